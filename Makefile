@@ -1,0 +1,42 @@
+# Two commands from a bare clone: `make demo` and `make test`. Both create .venv when missing, install the
+# package (again only when pyproject.toml changed) and the system packages they need.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ko-asr-installed
+# pip's machine config lists local mirrors; its "Location ... is ignored" warnings are noise.
+PIP_QUIET := grep -v "^WARNING: Location" || true
+
+# Nothing reaches the Hub at run time.
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: demo test lint bench system-deps
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing ko-asr into $(VENV) (first run takes a few minutes)..."
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | $(PIP_QUIET)
+	@$(BIN)/python -c "import ko_asr, torch, torchaudio"
+	@touch $@
+
+system-deps:
+	@scripts/install-system-deps.sh ffmpeg espeak-ng sox
+
+demo: system-deps $(STAMP)
+	$(BIN)/ko-asr normalize examples/kspon_sample_transcripts.txt --policy spelling --show-tokens
+	$(BIN)/ko-asr normalize examples/kspon_sample_transcripts.txt --policy phonetic --units jamo --show-tokens
+
+test: system-deps $(STAMP)
+	@rc=0; $(BIN)/python -m pytest -q $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; failing rather than passing an empty suite"; exit 1; fi; \
+	exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff check ko_asr tests benchmarks recipes 2>/dev/null || $(BIN)/ruff check ko_asr tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/text.py

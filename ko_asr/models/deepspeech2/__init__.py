@@ -1,0 +1,3 @@
+from .tokenization_deepspeech2 import DeepSpeech2CTCTokenizer
+
+__all__ = ["DeepSpeech2CTCTokenizer"]
