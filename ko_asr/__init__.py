@@ -1,6 +1,49 @@
-"""ko_asr: Korean speech recognition for the Hugging Face ecosystem."""
+"""ko_asr: Korean speech recognition for the Hugging Face ecosystem.
 
-from .models.deepspeech2 import DeepSpeech2CTCTokenizer
+Importing it registers DeepSpeech2 with the transformers Auto classes (no `trust_remote_code`), so
+`AutoModelForCTC`, `AutoProcessor` and `pipeline("automatic-speech-recognition")` load saved DeepSpeech2 models.
+"""
+
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForCTC,
+    AutoProcessor,
+    AutoTokenizer,
+)
+
+from .models.deepspeech2 import (
+    DeepSpeech2Config,
+    DeepSpeech2CTCTokenizer,
+    DeepSpeech2FeatureExtractor,
+    DeepSpeech2ForCTC,
+    DeepSpeech2Model,
+    DeepSpeech2PreTrainedModel,
+    DeepSpeech2Processor,
+)
 
 __version__ = "0.1.0"
-__all__ = ["DeepSpeech2CTCTokenizer"]
+
+
+def _register_auto_classes() -> None:
+    # exist_ok: importing twice (e.g. reloading in a notebook) must not fail.
+    AutoConfig.register(DeepSpeech2Config.model_type, DeepSpeech2Config, exist_ok=True)
+    AutoModel.register(DeepSpeech2Config, DeepSpeech2Model, exist_ok=True)
+    AutoModelForCTC.register(DeepSpeech2Config, DeepSpeech2ForCTC, exist_ok=True)
+    AutoFeatureExtractor.register(DeepSpeech2Config, DeepSpeech2FeatureExtractor, exist_ok=True)
+    AutoTokenizer.register(DeepSpeech2Config, slow_tokenizer_class=DeepSpeech2CTCTokenizer, exist_ok=True)
+    AutoProcessor.register(DeepSpeech2Config, DeepSpeech2Processor, exist_ok=True)
+
+
+_register_auto_classes()
+
+__all__ = [
+    "DeepSpeech2CTCTokenizer",
+    "DeepSpeech2Config",
+    "DeepSpeech2FeatureExtractor",
+    "DeepSpeech2ForCTC",
+    "DeepSpeech2Model",
+    "DeepSpeech2PreTrainedModel",
+    "DeepSpeech2Processor",
+]

@@ -1,0 +1,176 @@
+"""DeepSpeech2 model configuration (architecture only)."""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+from huggingface_hub.dataclasses import strict
+from transformers.configuration_utils import PreTrainedConfig
+
+
+@strict
+class DeepSpeech2Config(PreTrainedConfig):
+    r"""
+    Configuration of a [`DeepSpeech2ForCTC`] model (Amodei et al., 2016, "Deep Speech 2"): a 2-D convolutional front
+    end over a spectrogram, a stack of recurrent layers and a per-frame classifier trained with CTC.
+
+    Named presets: `DeepSpeech2Config.from_preset("tiny" | "demo" | "base" | "paper", **overrides)`.
+
+    Args:
+        vocab_size (`int`, *optional*, defaults to 11300):
+            Output classes, CTC blank included (the full Hangul syllable tokenizer has 11,300 tokens).
+        num_input_features (`int`, *optional*, defaults to 161):
+            Feature bins per input frame (161 linear-spectrogram bins for a 20 ms window; the mel bin count for log-mel).
+        input_hop_length (`int`, *optional*, defaults to 160):
+            Raw samples between input feature frames (10 ms at 16 kHz); with the time strides it gives
+            `inputs_to_logits_ratio`. Must equal the feature extractor's `hop_length`.
+        conv_channels (`tuple[int]`, *optional*, defaults to `(32, 32)`):
+            Output channels of each 2-D convolution.
+        conv_kernel_sizes (`tuple[tuple[int, int]]`, *optional*, defaults to `((41, 11), (21, 11))`):
+            (frequency, time) kernel of each convolution.
+        conv_strides (`tuple[tuple[int, int]]`, *optional*, defaults to `((2, 2), (2, 1))`):
+            (frequency, time) stride of each convolution.
+        rnn_type (`str`, *optional*, defaults to `"gru"`):
+            `"gru"` or `"lstm"`.
+        num_hidden_layers (`int`, *optional*, defaults to 5):
+            Recurrent layers.
+        hidden_size (`int`, *optional*, defaults to 1024):
+            Units per direction; bidirectional outputs are summed, as in DS2, so every layer outputs `hidden_size`.
+        bidirectional (`bool`, *optional*, defaults to `True`):
+            Bidirectional RNNs. A unidirectional model adds DS2's lookahead convolution for streaming.
+        lookahead_context (`int`, *optional*, defaults to 20):
+            Future frames the lookahead convolution sees (unidirectional models only).
+        rnn_norm (`str`, *optional*, defaults to `"batch"`):
+            Normalization of each recurrent layer's input: `"batch"` (DS2's sequence-wise BatchNorm, statistics over
+            real frames only) or `"layer"`.
+        hidden_dropout (`float`, *optional*, defaults to 0.0):
+            Dropout on recurrent layer outputs.
+        final_dropout (`float`, *optional*, defaults to 0.0):
+            Dropout before the classifier.
+        pad_token_id (`int`, *optional*, defaults to 0):
+            Padding token id, which is also the CTC blank.
+        ctc_loss_reduction (`str`, *optional*, defaults to `"mean"`):
+            `torch.nn.functional.ctc_loss` reduction: `"mean"` (per-target-length mean, batch mean) or `"sum"`.
+        ctc_zero_infinity (`bool`, *optional*, defaults to `True`):
+            Zero infinite losses (an utterance whose label is longer than its logits).
+        mask_time_prob (`float`, *optional*, defaults to 0.0):
+            SpecAugment in training forward: approximate fraction of frames masked along time.
+        mask_time_length (`int`, *optional*, defaults to 10):
+            Length of each time mask, in input frames.
+        mask_time_min_masks (`int`, *optional*, defaults to 0):
+            Minimum time masks per utterance when `mask_time_prob > 0`.
+        mask_feature_prob (`float`, *optional*, defaults to 0.0):
+            SpecAugment: approximate fraction of feature bins masked.
+        mask_feature_length (`int`, *optional*, defaults to 10):
+            Width of each feature mask, in bins.
+        initializer_range (`float`, *optional*, defaults to 0.02):
+            Standard deviation of the classifier's initialization.
+    """
+
+    model_type = "deepspeech2"
+    PRESETS: ClassVar[dict[str, dict]] = {
+        # Unit tests: a few thousand parameters, milliseconds per step.
+        "tiny": dict(
+            num_input_features=33, conv_channels=(4, 4), conv_kernel_sizes=((5, 5), (5, 5)),
+            conv_strides=((2, 2), (2, 1)), num_hidden_layers=2, hidden_size=16, vocab_size=64,
+        ),
+        # The make-demo model: log-mel input, 40 ms output frames; trains on 2 CPU cores in minutes.
+        "demo": dict(
+            num_input_features=64, conv_channels=(16, 16), conv_kernel_sizes=((11, 7), (11, 5)),
+            conv_strides=((2, 2), (2, 2)), num_hidden_layers=3, hidden_size=256,
+        ),
+        # ~25 M parameters with the full syllable vocabulary; one 24 GB GPU.
+        "base": dict(num_hidden_layers=5, hidden_size=512),
+        # The original project's model: 5 x BiGRU-1024 over the full DS2 front end.
+        "paper": dict(num_hidden_layers=5, hidden_size=1024),
+    }
+
+    vocab_size: int = 11300
+    num_input_features: int = 161
+    input_hop_length: int = 160
+    conv_channels: list[int] | tuple[int, ...] = (32, 32)
+    conv_kernel_sizes: list | tuple = ((41, 11), (21, 11))
+    conv_strides: list | tuple = ((2, 2), (2, 1))
+    rnn_type: str = "gru"
+    num_hidden_layers: int = 5
+    hidden_size: int = 1024
+    bidirectional: bool = True
+    lookahead_context: int = 20
+    rnn_norm: str = "batch"
+    hidden_dropout: float | int = 0.0
+    final_dropout: float | int = 0.0
+    pad_token_id: int | None = 0
+    ctc_loss_reduction: str = "mean"
+    ctc_zero_infinity: bool = True
+    mask_time_prob: float | int = 0.0
+    mask_time_length: int = 10
+    mask_time_min_masks: int = 0
+    mask_feature_prob: float | int = 0.0
+    mask_feature_length: int = 10
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        # JSON round trips turn tuples into lists; keep one canonical form so configs compare equal.
+        self.conv_channels = [int(c) for c in self.conv_channels]
+        self.conv_kernel_sizes = [[int(k) for k in pair] for pair in self.conv_kernel_sizes]
+        self.conv_strides = [[int(s) for s in pair] for pair in self.conv_strides]
+        super().__post_init__(**kwargs)
+
+    def validate_architecture(self):
+        """Reject combinations that cannot build or train (called at construction)."""
+        layers = len(self.conv_channels)
+        if layers == 0 or len(self.conv_kernel_sizes) != layers or len(self.conv_strides) != layers:
+            raise ValueError(
+                "conv_channels, conv_kernel_sizes and conv_strides need one entry per convolution, got "
+                f"{len(self.conv_channels)}, {len(self.conv_kernel_sizes)} and {len(self.conv_strides)}"
+            )
+        for name in ("conv_kernel_sizes", "conv_strides"):
+            for pair in getattr(self, name):
+                if len(pair) != 2 or min(pair) < 1:
+                    raise ValueError(f"{name} entries must be (frequency, time) pairs of positive ints, got {pair}")
+        if min(self.conv_channels) < 1:
+            raise ValueError(f"conv_channels must be positive, got {self.conv_channels}")
+        if self.rnn_type not in ("gru", "lstm"):
+            raise ValueError(f"rnn_type must be 'gru' or 'lstm', got {self.rnn_type!r}")
+        if self.rnn_norm not in ("batch", "layer"):
+            raise ValueError(f"rnn_norm must be 'batch' or 'layer', got {self.rnn_norm!r}")
+        if self.num_hidden_layers < 1 or self.hidden_size < 1:
+            raise ValueError("num_hidden_layers and hidden_size must be positive")
+        if not self.bidirectional and self.lookahead_context < 0:
+            raise ValueError(f"lookahead_context must be >= 0, got {self.lookahead_context}")
+        if self.ctc_loss_reduction not in ("mean", "sum"):
+            raise ValueError(f"ctc_loss_reduction must be 'mean' or 'sum', got {self.ctc_loss_reduction!r}")
+        if self.pad_token_id is None or not 0 <= self.pad_token_id < self.vocab_size:
+            raise ValueError(f"pad_token_id (the CTC blank) must be a vocabulary id, got {self.pad_token_id}")
+        for name in ("mask_time_prob", "mask_feature_prob", "hidden_dropout", "final_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        for name in ("mask_time_length", "mask_feature_length", "input_hop_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def conv_output_bins(self) -> int:
+        """Frequency bins left after the convolutions (each pads by kernel // 2)."""
+        bins = self.num_input_features
+        for (kernel, _), (stride, _) in zip(self.conv_kernel_sizes, self.conv_strides):
+            bins = (bins + 2 * (kernel // 2) - kernel) // stride + 1
+        return bins
+
+    @property
+    def time_reduction(self) -> int:
+        """Input frames per output frame."""
+        return math.prod(stride[1] for stride in self.conv_strides)
+
+    @property
+    def inputs_to_logits_ratio(self) -> int:
+        """Raw audio samples per output (logit) frame; the ASR pipeline aligns chunks to it."""
+        return self.input_hop_length * self.time_reduction
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> DeepSpeech2Config:
+        """Build a named preset (`"tiny"`, `"demo"`, `"base"`, `"paper"`), with any field overridden."""
+        if name not in cls.PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(cls.PRESETS)}")
+        return cls(**{**cls.PRESETS[name], **overrides})
