@@ -26,9 +26,16 @@ $(STAMP): pyproject.toml
 system-deps:
 	@scripts/install-system-deps.sh ffmpeg espeak-ng sox
 
+ACCELERATE := $(BIN)/accelerate launch --cpu --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no
+DEMO_DIR := outputs/ds2-demo
+
+# Synthetic corpus -> train DeepSpeech2 -> evaluate on the synthetic eval splits -> plots.
 demo: system-deps $(STAMP)
-	$(BIN)/ko-asr normalize examples/kspon_sample_transcripts.txt --policy spelling --show-tokens
-	$(BIN)/ko-asr normalize examples/kspon_sample_transcripts.txt --policy phonetic --units jamo --show-tokens
+	$(BIN)/ko-asr synth data/synthetic-demo --size demo
+	$(ACCELERATE) recipes/train.py recipes/configs/ds2_demo.yaml --output_dir $(DEMO_DIR)
+	$(BIN)/python recipes/evaluate.py --model $(DEMO_DIR) --dataset synthetic --splits eval_clean eval_other --policy phonetic
+	@echo "Plots: $$(ls $(DEMO_DIR)/plots/*.png | tr '\n' ' ')"
+	@echo "Model card: $(DEMO_DIR)/README.md (synthetic espeak-ng speech: not real-speech accuracy)"
 
 test: system-deps $(STAMP)
 	@rc=0; $(BIN)/python -m pytest -q $(PYTEST_ARGS) || rc=$$?; \

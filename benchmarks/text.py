@@ -25,7 +25,7 @@ from transformers import Wav2Vec2CTCTokenizer
 from ko_asr import DeepSpeech2CTCTokenizer
 from ko_asr.text import normalize_transcript
 
-WORDS = "그럼 전처럼 이메일로 소통하면 되잖아 확률이라니 소리야 진짜 마지막엔 시간에 오히려 다음 말 왜 안돼 있었으면 좋겠다 우리 내일 같이 밥 먹을래".split()
+WORDS = ["그럼", "전처럼", "이메일로", "소통하면", "되잖아", "확률이라니", "소리야", "진짜", "마지막엔", "시간에", "오히려", "다음", "말", "왜", "안돼", "있었으면", "좋겠다", "우리", "내일", "같이", "밥", "먹을래"]
 PAIRS = ["(20년)/(이십 년)", "(3G)/(쓰리 쥐)", "(70%)/(칠 십 퍼센트)", "(100%)(백 프로)", "(뭐+ 뭔)/(모+ 몬)", "(2월)/(이 월 )"]
 DECORATIONS = ["b/ ", "l/ ", "n/ ", "o/ ", "u/ ", "어/ ", "아/ ", ".b/", "+", "*", "?", ",", "."]
 
@@ -75,8 +75,8 @@ def main() -> None:
     results = {}
     for units in ("syllable", "jamo"):
         tok = DeepSpeech2CTCTokenizer.from_hangul(units=units)
-        results[units, "core"] = rate(lambda xs: [tok.convert_tokens_to_ids(tok.tokenize(x)) for x in xs], texts)
-        results[units, "call"] = rate(lambda xs: tok(xs).input_ids, texts)
+        results[units, "core"] = rate(lambda xs, tok=tok: [tok.convert_tokens_to_ids(tok.tokenize(x)) for x in xs], texts)
+        results[units, "call"] = rate(lambda xs, tok=tok: tok(xs).input_ids, texts)
         print(f"encode {units:<8} tokenize+ids   : {results[units, 'core']:>10,.0f} lines/s")
         print(f"encode {units:<8} tokenizer(batch): {results[units, 'call']:>10,.0f} lines/s")
 

@@ -12,8 +12,7 @@ def _normalize(args: argparse.Namespace) -> int:
     from .text import normalize_transcript
 
     tokenizer = DeepSpeech2CTCTokenizer.from_hangul(units=args.units) if args.show_tokens else None
-    handle = sys.stdin if args.path == "-" else open(args.path, encoding="utf-8")
-    with handle:
+    with open(sys.stdin.fileno() if args.path == "-" else args.path, encoding="utf-8", closefd=args.path != "-") as handle:
         for line in handle:
             raw = line.rstrip("\n")
             if not raw.strip():
@@ -29,6 +28,41 @@ def _normalize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synth(args: argparse.Namespace) -> int:
+    from .data import generate_synthetic_corpus
+
+    root = generate_synthetic_corpus(
+        args.root, size=args.size, seed=args.seed, num_proc=args.num_proc,
+        write_scripts=not args.no_scripts, eval_level=not args.flat_eval, overwrite=args.overwrite,
+    )
+    print((root / "README.txt").read_text(encoding="utf-8").strip())
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from .data import load_ksponspeech
+
+    dataset_dict, report = load_ksponspeech(
+        args.root, policy=args.policy, num_proc=args.num_proc, cache_dir=args.cache_dir,
+        unintelligible=args.unintelligible, return_report=True,
+    )
+    print(dataset_dict)
+    print(report.summary())
+    return 0
+
+
+def _transcribe(args: argparse.Namespace) -> int:
+    from transformers import pipeline
+
+    from .data import decode_audio  # importing ko_asr registered the Auto classes
+
+    asr = pipeline("automatic-speech-recognition", model=args.model)
+    for path in args.audio:
+        result = asr(decode_audio(path), chunk_length_s=args.chunk_length_s or None)
+        print(f"{path}\t{result['text']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ko-asr", description="Korean speech recognition tools.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -40,6 +74,30 @@ def build_parser() -> argparse.ArgumentParser:
     normalize.add_argument("--show-tokens", action="store_true", help="also print token ids and their decoding")
     normalize.add_argument("--units", choices=("syllable", "jamo"), default="syllable")
     normalize.set_defaults(handler=_normalize)
+
+    synth = commands.add_parser("synth", help="write the synthetic corpus in the AI Hub KsponSpeech layout")
+    synth.add_argument("root", help="output directory")
+    synth.add_argument("--size", choices=("tiny", "demo"), default="demo")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--num-proc", type=int, default=None)
+    synth.add_argument("--no-scripts", action="store_true", help="do not write scripts/*.trn")
+    synth.add_argument("--flat-eval", action="store_true", help="eval folders without the KsponSpeech_eval/ level")
+    synth.add_argument("--overwrite", action="store_true")
+    synth.set_defaults(handler=_synth)
+
+    prepare = commands.add_parser("prepare", help="prepare (and cache) a KsponSpeech directory; print the load report")
+    prepare.add_argument("root")
+    prepare.add_argument("--policy", choices=("spelling", "phonetic"), default="spelling")
+    prepare.add_argument("--unintelligible", choices=("remove", "drop", "token"), default="remove")
+    prepare.add_argument("--num-proc", type=int, default=None)
+    prepare.add_argument("--cache-dir", default=None)
+    prepare.set_defaults(handler=_prepare)
+
+    transcribe = commands.add_parser("transcribe", help="transcribe audio files with a saved model")
+    transcribe.add_argument("model", help="model directory or id")
+    transcribe.add_argument("audio", nargs="+", help="audio files (any rate; .pcm is read as KsponSpeech PCM)")
+    transcribe.add_argument("--chunk-length-s", type=float, default=20.0, help="0 disables chunking")
+    transcribe.set_defaults(handler=_transcribe)
     return parser
 
 

@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
 import torch
+from helpers import make_waveform
 
 from ko_asr import DeepSpeech2FeatureExtractor
-
-from helpers import make_waveform
 
 
 def test_linear_spectrogram_shapes_and_mask(rng):

@@ -240,5 +240,5 @@ def test_presets_and_config_round_trip(tmp_path):
     config = DeepSpeech2Config.from_preset("demo", vocab_size=500)
     config.save_pretrained(tmp_path)
     assert DeepSpeech2Config.from_pretrained(tmp_path).to_dict() == config.to_dict()
-    assert config.inputs_to_logits_ratio == 160 * 4
+    assert config.inputs_to_logits_ratio == 160 * 2
     assert np.prod([s[1] for s in config.conv_strides]) == config.time_reduction

@@ -78,7 +78,7 @@ def test_ctc_collapse_merges_repeats_before_dropping_blanks(spec, expected):
 
 def test_jamo_ctc_collapse_recomposes_syllables():
     tok = DeepSpeech2CTCTokenizer.from_hangul(units="jamo")
-    i, a, ss, eo = "\u110b", "\u1175", "\u11bb", "\u1165"  # ㅇ ㅣ ㅆ(final) ㅓ
+    i, a, ss = "\u110b", "\u1175", "\u11bb"  # ㅇ ㅣ ㅆ(final)
     spec = [i, i, a, ss, ss, "_", i, a, a, ss, "_", "_", "\u1103", "\u1161"]  # 있 있 다
     assert tok.decode(frames(tok, spec)) == "있있다"
 

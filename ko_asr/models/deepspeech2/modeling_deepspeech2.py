@@ -25,6 +25,8 @@ def _frame_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
 def _masked_batch_norm(norm: nn.BatchNorm1d, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Sequence-wise BatchNorm whose statistics (and running averages) come from real frames only, so padding
     never changes an utterance's output, in training or in eval."""
+    if bool(mask.all()):  # nothing padded (e.g. batch of one): skip the gather/scatter
+        return norm(hidden.reshape(-1, hidden.shape[-1])).reshape(hidden.shape).to(hidden.dtype)
     out = torch.zeros_like(hidden)
     out[mask] = norm(hidden[mask]).to(hidden.dtype)
     return out

@@ -11,7 +11,10 @@ from collections.abc import Iterable
 from itertools import groupby
 from os import PathLike
 
-from transformers.models.wav2vec2.tokenization_wav2vec2 import Wav2Vec2CTCTokenizer, Wav2Vec2CTCTokenizerOutput
+from transformers.models.wav2vec2.tokenization_wav2vec2 import (
+    Wav2Vec2CTCTokenizer,
+    Wav2Vec2CTCTokenizerOutput,
+)
 from transformers.tokenization_python import PreTrainedTokenizer
 from transformers.tokenization_utils_base import AddedToken
 from transformers.utils import logging

@@ -1,0 +1,173 @@
+"""Any ASR dataset -> the ko_asr columns (`id`, `audio`, `text`, `raw_text`, `duration`).
+
+Recipes take KsponSpeech, a Zeroth-style folder or any `datasets` ASR dataset by configuration, because every
+source is adapted to the same columns and the same audio decoding as [`load_ksponspeech`].
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import datasets
+import soundfile
+
+from ..text import normalize_transcript
+from .audio import SAMPLING_RATE, audio_duration, decode_audio, decode_audio_batch
+
+logger = logging.getLogger(__name__)
+
+AUDIO_COLUMNS = ("audio", "file_name", "file", "path", "audio_path")
+TEXT_COLUMNS = ("text", "transcription", "sentence", "transcript", "normalized_text", "raw_text")
+ID_COLUMNS = ("id", "utt_id", "utterance_id", "key", "segment_id")
+MANIFESTS = ("metadata.csv", "manifest.csv")
+AUDIO_STORAGE = datasets.Features({"path": datasets.Value("string"), "bytes": datasets.Value("binary")})
+
+
+def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str, source: str) -> str:
+    if wanted is not None:
+        if wanted not in columns:
+            raise ValueError(f"{source}: no {what} column {wanted!r}; columns are {columns}")
+        return wanted
+    for name in candidates:
+        if name in columns:
+            return name
+    raise ValueError(f"{source}: cannot tell which column holds the {what}; pass {what}_column= (columns: {columns})")
+
+
+def _read_folder(folder: Path) -> datasets.Dataset:
+    """A folder with `metadata.csv` (audiofolder style, `file_name` column) or `manifest.csv`."""
+    manifest = next((folder / name for name in MANIFESTS if (folder / name).is_file()), None)
+    if manifest is None:
+        raise FileNotFoundError(f"{folder}: no {' or '.join(MANIFESTS)} describing the audio files")
+    with open(manifest, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise ValueError(f"{manifest}: no rows")
+    audio = _pick(list(rows[0]), None, AUDIO_COLUMNS, "audio", str(manifest))
+    table = {name: [row[name] for row in rows] for name in rows[0]}
+    table[audio] = [str(folder / row[audio]) for row in rows]
+    missing = [p for p in table[audio] if not os.path.isfile(p)]
+    if missing:
+        raise FileNotFoundError(f"{manifest}: {len(missing)} listed audio files do not exist, e.g. {missing[:3]}")
+    return datasets.Dataset.from_dict(table)
+
+
+def _adapt(
+    dataset: datasets.Dataset,
+    source: str,
+    audio_column: str | None,
+    text_column: str | None,
+    id_column: str | None,
+    normalize: dict[str, Any] | None,
+    num_proc: int | None,
+) -> datasets.Dataset:
+    columns = dataset.column_names
+    audio = _pick(columns, audio_column, AUDIO_COLUMNS, "audio", source)
+    text = _pick(columns, text_column, TEXT_COLUMNS, "text", source)
+    identifier = next((c for c in ((id_column,) if id_column else ID_COLUMNS) if c in columns), None)
+    if isinstance(dataset.features[audio], datasets.Audio):
+        dataset = dataset.cast_column(audio, datasets.Audio(decode=False))
+
+    def convert(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+        out: dict[str, list] = {"id": [], "audio": [], "text": [], "raw_text": [], "duration": [], "problem": []}
+        for i, index in enumerate(indices):
+            value = batch[audio][i]
+            stored = value if isinstance(value, dict) else {"path": str(value), "bytes": None}
+            stored = {"path": stored.get("path"), "bytes": stored.get("bytes")}
+            raw = batch[text][i] or ""
+            utt_id = str(batch[identifier][i]) if identifier else Path(stored["path"] or f"{index:08d}").stem
+            problem, duration = "", 0.0
+            try:
+                duration = audio_duration(stored)
+            except Exception as error:  # noqa: BLE001 - any unreadable file is reported, not fatal
+                problem = f"unreadable audio: {error}"
+            clean = normalize_transcript(raw, utterance_id=utt_id, **normalize) if normalize is not None else raw.strip()
+            if not problem and not clean:
+                problem = "empty transcript"
+            for key, item in zip(out, (utt_id, stored, clean, raw, duration, problem)):
+                out[key].append(item)
+        return out
+
+    features = datasets.Features(
+        {"id": datasets.Value("string"), "audio": AUDIO_STORAGE, "text": datasets.Value("string"),
+         "raw_text": datasets.Value("string"), "duration": datasets.Value("float64"), "problem": datasets.Value("string")}
+    )
+    adapted = dataset.map(
+        convert, batched=True, with_indices=True, remove_columns=columns, features=features,
+        num_proc=num_proc, desc=f"adapting {source}",
+    )
+    problems = [(i, p) for i, p in zip(adapted["id"], adapted["problem"]) if p]
+    if problems:
+        logger.warning(
+            "%s: skipped %d of %d utterances: %s", source, len(problems), len(adapted),
+            "; ".join(f"{i} ({p})" for i, p in problems[:10]),
+        )
+        adapted = adapted.filter(lambda p: not p, input_columns="problem")
+    return adapted.remove_columns("problem").with_transform(decode_audio_batch)
+
+
+def load_speech_dataset(
+    source: str | os.PathLike[str] | datasets.Dataset | datasets.DatasetDict,
+    split: str | None = None,
+    audio_column: str | None = None,
+    text_column: str | None = None,
+    id_column: str | None = None,
+    policy: str | None = "spelling",
+    num_proc: int | None = None,
+    **load_kwargs,
+) -> datasets.Dataset | datasets.DatasetDict:
+    """Adapt any speech dataset to the ko_asr columns.
+
+    Args:
+        source:
+            A local folder with `metadata.csv` (audiofolder style) or `manifest.csv` listing audio files and
+            transcripts; a `datasets.Dataset` / `DatasetDict`; or a name for `datasets.load_dataset` (a Hub id when
+            online, a packaged builder such as `"audiofolder"` with `data_dir=` offline).
+        split (`str`, *optional*): passed to `load_dataset` for a named source.
+        audio_column, text_column, id_column (`str`, *optional*): column names; guessed from common ones.
+        policy (`str` or `None`, *optional*, defaults to `"spelling"`): KsponSpeech normalization policy for
+            `text`; `None` keeps the transcript as given (stripped).
+        num_proc (`int`, *optional*): processes for the conversion.
+        load_kwargs: passed to `datasets.load_dataset`.
+
+    Returns:
+        `Dataset` or `DatasetDict` with `id`, `audio` (decodes on access to 16 kHz mono float32
+        `{"path", "array", "sampling_rate"}`), `text`, `raw_text` and `duration`. Rows whose audio cannot be read
+        or whose transcript is empty are skipped and logged with their ids.
+    """
+    normalize = {"policy": policy} if policy is not None else None
+    name = str(source) if not isinstance(source, (datasets.Dataset, datasets.DatasetDict)) else "dataset"
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir() and not load_kwargs:
+        source = _read_folder(Path(source))
+    elif isinstance(source, (str, os.PathLike)):
+        source = datasets.load_dataset(str(source), split=split, **load_kwargs)
+    adapt = lambda d, where: _adapt(d, where, audio_column, text_column, id_column, normalize, num_proc)  # noqa: E731
+    if isinstance(source, datasets.DatasetDict):
+        return datasets.DatasetDict({key: adapt(value, f"{name}[{key}]") for key, value in source.items()})
+    return adapt(source, name)
+
+
+def to_audio_dataset(dataset: datasets.Dataset, num_proc: int | None = None) -> datasets.Dataset:
+    """Materialize a portable `datasets.Audio` column (16 kHz FLAC bytes embedded), e.g. before `push_to_hub`.
+
+    ko_asr datasets point at files on disk (KsponSpeech `.pcm`); this copies the audio into the dataset so it can
+    leave this machine. The result decodes with the standard `datasets` audio decoding.
+    """
+    def embed(batch: dict[str, list]) -> dict[str, list]:
+        encoded = []
+        for audio, utt_id in zip(batch["audio"], batch["id"]):
+            waveform = audio["array"] if "array" in audio else decode_audio(audio)
+            buffer = io.BytesIO()
+            soundfile.write(buffer, waveform, SAMPLING_RATE, format="FLAC", subtype="PCM_16")
+            encoded.append({"bytes": buffer.getvalue(), "path": f"{utt_id}.flac"})
+        return {"audio": encoded}
+
+    features = dataset.features.copy()
+    features["audio"] = AUDIO_STORAGE
+    embedded = dataset.map(embed, batched=True, batch_size=64, features=features, num_proc=num_proc, desc="embedding audio")
+    return embedded.with_format(None).cast_column("audio", datasets.Audio(sampling_rate=SAMPLING_RATE))

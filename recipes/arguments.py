@@ -1,0 +1,91 @@
+"""Argument dataclasses shared by the recipes, read from a YAML file plus command-line overrides.
+
+`python recipes/train.py recipes/configs/ds2_demo.yaml --learning_rate 5e-4` reads the YAML, then applies the
+flags. Every option has help text: `python recipes/train.py --help`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+
+import yaml
+from transformers import HfArgumentParser
+
+from ko_asr.training import TrainingLoopConfig
+
+
+@dataclass
+class DataArguments:
+    """Which corpus, which splits, which transcript policy and vocabulary."""
+
+    dataset: str = field(
+        default="synthetic",
+        metadata={"help": "'synthetic' (generated in the AI Hub layout on first use), 'ksponspeech' (data_root is the "
+                  "AI Hub corpus), or any source ko_asr.data.load_speech_dataset accepts (a folder or a datasets name)."},
+    )
+    data_root: str | None = field(default=None, metadata={"help": "Corpus directory (synthetic: where it is generated)."})
+    synthetic_size: str = field(default="demo", metadata={"help": "Synthetic corpus size: tiny or demo."})
+    synthetic_seed: int = field(default=0, metadata={"help": "Seed of the synthetic corpus."})
+    train_split: str = field(default="train", metadata={"help": "Split to train on."})
+    eval_splits: list[str] = field(default_factory=lambda: ["dev"], metadata={"help": "Splits evaluated during and after training."})
+    policy: str = field(default="spelling", metadata={"help": "Transcript policy: spelling (20년) or phonetic (이십 년)."})
+    units: str = field(default="syllable", metadata={"help": "Tokenizer units: syllable or jamo."})
+    vocabulary: str = field(default="corpus", metadata={"help": "corpus: symbols of the training text only; hangul: the full inventory."})
+    vocab_max_size: int | None = field(default=None, metadata={"help": "Keep the N most frequent training symbols (kospeech used 2,000)."})
+    vocab_min_freq: int = field(default=1, metadata={"help": "Drop training symbols seen fewer times."})
+    min_duration: float = field(default=0.0, metadata={"help": "Skip (and count) shorter utterances, seconds."})
+    max_duration: float | None = field(default=20.0, metadata={"help": "Skip (and count) longer utterances, seconds."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training utterances."})
+    num_proc: int | None = field(default=None, metadata={"help": "Processes for corpus preparation."})
+    cache_dir: str | None = field(default=None, metadata={"help": "datasets cache directory."})
+
+
+@dataclass
+class ModelArguments:
+    """The DeepSpeech2 architecture and SpecAugment."""
+
+    preset: str = field(default="demo", metadata={"help": "DeepSpeech2Config preset: tiny, demo, base or paper."})
+    model_name_or_path: str | None = field(default=None, metadata={"help": "Start from a saved model instead of random init."})
+    model_overrides: str = field(default="{}", metadata={"help": "JSON dict of DeepSpeech2Config fields overriding the preset."})
+    mask_time_prob: float = field(default=0.0, metadata={"help": "SpecAugment: fraction of frames masked in time."})
+    mask_time_length: int = field(default=10, metadata={"help": "SpecAugment: frames per time mask."})
+    mask_feature_prob: float = field(default=0.0, metadata={"help": "SpecAugment: fraction of bins masked."})
+    mask_feature_length: int = field(default=8, metadata={"help": "SpecAugment: bins per feature mask."})
+
+
+@dataclass
+class AugmentArguments:
+    """Waveform augmentation in the training collator."""
+
+    noise_prob: float = field(default=0.0, metadata={"help": "Probability of adding noise to a training utterance."})
+    snr_min_db: float = field(default=0.0, metadata={"help": "Lowest SNR of added noise, dB."})
+    snr_max_db: float = field(default=20.0, metadata={"help": "Highest SNR of added noise, dB."})
+    noise_dir: str | None = field(default=None, metadata={"help": "Folder of noise recordings (.wav); generated noise when unset."})
+    speed_perturb: bool = field(default=False, metadata={"help": "Speed perturbation with factors 0.9 / 1.0 / 1.1."})
+
+
+def parse_config(dataclass_types: tuple, argv: list[str] | None = None) -> tuple:
+    """Parse `[config.yaml] [--flag value ...]` into the given dataclasses: YAML first, flags override.
+
+    Raises:
+        ValueError: on a YAML key no dataclass defines.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = HfArgumentParser(dataclass_types)
+    if argv and argv[0].endswith((".yaml", ".yml")):
+        with open(argv.pop(0), encoding="utf-8") as handle:
+            values = yaml.safe_load(handle) or {}
+        known = {f.name for t in dataclass_types for f in dataclasses.fields(t)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown options in the config file: {unknown}")
+        parser.set_defaults(**values)
+        for action in parser._actions:  # a value from the YAML satisfies a required flag
+            if action.dest in values:
+                action.required = False
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+__all__ = ["AugmentArguments", "DataArguments", "ModelArguments", "TrainingLoopConfig", "parse_config"]

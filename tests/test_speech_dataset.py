@@ -1,0 +1,64 @@
+"""Other sources adapted to the ko_asr columns: the real CC-BY Korean utterances and an in-memory Hub-style set."""
+
+import io
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+import soundfile
+
+from ko_asr.data import load_speech_dataset, to_audio_dataset
+
+REAL_SPEECH = Path(__file__).parent / "data" / "real_korean_speech"
+
+
+def test_real_korean_speech_loads():
+    dataset = load_speech_dataset(REAL_SPEECH)
+    assert len(dataset) == 11
+    assert set(dataset.column_names) == {"id", "audio", "text", "raw_text", "duration"}
+    assert sum(dataset["duration"]) == pytest.approx(108.5, abs=0.2)
+    row = dataset[0]
+    assert row["id"] == "104_003_0019" and row["text"].startswith("지난해 삼 월")
+    assert row["audio"]["sampling_rate"] == 16000
+    assert row["audio"]["array"].size == pytest.approx(row["duration"] * 16000, abs=1)
+
+
+def hub_style_dataset(rate: int) -> datasets.Dataset:
+    rows = []
+    for seconds, text in ((0.5, "안녕하세요."), (0.25, "b/ n/"), (0.75, "(3시)/(세 시)에 봐요!")):
+        buffer = io.BytesIO()
+        stereo = np.stack([np.full(int(seconds * rate), 0.25), np.full(int(seconds * rate), 0.75)], axis=1)
+        soundfile.write(buffer, stereo.astype(np.float32), rate, format="FLAC")
+        rows.append({"audio": {"bytes": buffer.getvalue(), "path": f"{text[:2]}.flac"}, "sentence": text})
+    storage = datasets.Features({"audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
+                                 "sentence": datasets.Value("string")})
+    return datasets.Dataset.from_list(rows, features=storage).cast_column("audio", datasets.Audio())
+
+
+def test_hub_style_dataset_is_adapted_resampled_and_downmixed(caplog):
+    dataset = load_speech_dataset(hub_style_dataset(rate=8000))
+    assert dataset["text"] == ["안녕하세요", "3시에 봐요"]  # the empty transcript is skipped...
+    assert "skipped 1 of 3" in caplog.text  # ...and said
+    row = dataset[1]
+    assert row["audio"]["array"].shape == (12000,) and row["duration"] == pytest.approx(0.75)
+    np.testing.assert_allclose(row["audio"]["array"][2000:-2000], 0.5, atol=1e-3)  # channels averaged
+
+
+def test_phonetic_policy_and_explicit_columns():
+    source = hub_style_dataset(rate=16000).rename_column("sentence", "words")
+    with pytest.raises(ValueError, match="text_column"):
+        load_speech_dataset(source)
+    dataset = load_speech_dataset(source, text_column="words", policy="phonetic")
+    assert dataset["text"][1] == "세 시에 봐요"
+
+
+def test_to_audio_dataset_embeds_portable_audio(tmp_path):
+    dataset = load_speech_dataset(REAL_SPEECH).select(range(2))
+    portable = to_audio_dataset(dataset)
+    assert isinstance(portable.features["audio"], datasets.Audio)
+    portable.save_to_disk(tmp_path / "saved")
+    stored = datasets.load_from_disk(tmp_path / "saved").cast_column("audio", datasets.Audio(decode=False))
+    waveform, rate = soundfile.read(io.BytesIO(stored[0]["audio"]["bytes"]), dtype="float32")
+    assert rate == 16000
+    np.testing.assert_allclose(waveform, dataset[0]["audio"]["array"], atol=1 / 32768)

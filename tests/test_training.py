@@ -1,0 +1,147 @@
+"""recipes/train.py end to end on the tiny synthetic corpus, through `accelerate launch` in subprocesses."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+from transformers import AutoModelForCTC, AutoProcessor, pipeline
+
+import ko_asr  # noqa: F401
+from ko_asr.data import generate_synthetic_corpus
+from ko_asr.training import list_checkpoints, resolve_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "recipes/configs/ds2_tiny_test.yaml"
+ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch", "--num_machines", "1", "--mixed_precision", "no",
+              "--dynamo_backend", "no"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return generate_synthetic_corpus(tmp_path_factory.mktemp("tiny") / "corpus", "tiny", seed=0)
+
+
+def train(corpus, output_dir, *flags, processes=1, check=True, launcher=True, **popen):
+    # On a machine without GPUs, `--multi_gpu` makes accelerate start torch.distributed on CPU (gloo, MULTI_CPU).
+    launch = [*ACCELERATE, "--multi_gpu" if processes > 1 else "--cpu", "--num_processes", str(processes)]
+    command = [*(launch if launcher else [sys.executable]), str(REPO / "recipes/train.py"), str(CONFIG),
+               "--data_root", str(corpus), "--output_dir", str(output_dir), "--cache_dir", str(output_dir.parent / "cache"),
+               *map(str, flags)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    if popen:
+        return subprocess.Popen(command, env=env, cwd=REPO, **popen)
+    result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"training failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+def weights(directory: Path) -> dict[str, np.ndarray]:
+    return load_file(str(directory / "model.safetensors"))
+
+
+def test_training_writes_a_loadable_model_metrics_plots_and_card(corpus, tmp_path):
+    output = tmp_path / "run"
+    train(corpus, output, "--save_steps", "2", "--save_total_limit", "2")
+    assert isinstance(AutoModelForCTC.from_pretrained(output), ko_asr.DeepSpeech2ForCTC)
+    assert isinstance(AutoProcessor.from_pretrained(output), ko_asr.DeepSpeech2Processor)
+    asr = pipeline("automatic-speech-recognition", model=str(output))
+    assert isinstance(asr(np.zeros(16000, dtype=np.float32))["text"], str)
+    assert "| dev |" in (output / "README.md").read_text()
+    assert "Synthetic espeak-ng speech" in (output / "README.md").read_text()
+    with open(output / "metrics.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {(r["split"], r["name"]) for r in rows} >= {("train", "loss"), ("train", "cer"), ("dev", "cer"), ("dev", "loss")}
+    for name in ("loss_per_step", "cer_per_step", "loss_per_epoch", "cer_per_epoch"):
+        assert (output / "plots" / f"{name}.png").stat().st_size > 1000
+    # rotation: saves at steps 2, 4, 6 with a limit of 2 keep 4 and 6
+    assert [p.name for p in list_checkpoints(output)] == ["checkpoint-4", "checkpoint-6"]
+    assert (output / "checkpoint-6" / "config.json").is_file()  # a checkpoint is a loadable model too
+
+
+def test_resume_continues_exactly(corpus, tmp_path):
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    train(corpus, straight, "--save_steps", "0")
+    train(corpus, interrupted, "--save_steps", "0", "--stop_at_step", "3")
+    assert [p.name for p in list_checkpoints(interrupted)] == ["checkpoint-3"]
+    assert not (interrupted / "model.safetensors").exists()  # stopped runs leave only the checkpoint
+    train(corpus, interrupted, "--save_steps", "0", "--resume_from_checkpoint", "latest")
+    a, b = weights(straight), weights(interrupted)
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    with open(interrupted / "metrics.csv", encoding="utf-8") as handle:
+        logged = [(int(r["step"]), r["name"]) for r in csv.DictReader(handle) if r["split"] == "train"]
+    assert len(logged) == len(set(logged)) and {s for s, _ in logged} == {2, 4, 6}  # nothing logged twice or lost
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(corpus, tmp_path):
+    output = tmp_path / "signalled"
+    # The signal goes to the training process itself, as a cluster scheduler or Ctrl-C delivers it.
+    process = train(corpus, output, "--max_steps", "100000", "--save_steps", "0", "--logging_steps", "1",
+                    launcher=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    metrics = output / "metrics.csv"
+    deadline = time.time() + 240
+    while time.time() < deadline and (not metrics.exists() or len(metrics.read_text().splitlines()) < 4):
+        assert process.poll() is None, process.stdout.read().decode()[-3000:]
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    output_text = process.communicate(timeout=120)[0].decode()
+    assert process.returncode == 0, output_text[-3000:]
+    checkpoints = list_checkpoints(output)
+    assert len(checkpoints) == 1 and int(checkpoints[0].name.split("-")[1]) >= 3
+
+
+def test_an_interrupted_save_is_never_resumed_from(tmp_path):
+    (tmp_path / "checkpoint-5" / "training_state").mkdir(parents=True)
+    (tmp_path / "checkpoint-5" / "training_state" / "trainer_state.json").write_text("{}")
+    (tmp_path / ".tmp-checkpoint-9" / "training_state").mkdir(parents=True)  # killed mid-save
+    (tmp_path / "checkpoint-12").mkdir()  # renamed by hand, never completed
+    assert resolve_checkpoint(tmp_path, "latest") == tmp_path / "checkpoint-5"
+    with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
+        resolve_checkpoint(tmp_path, str(tmp_path / "checkpoint-12"))
+    assert resolve_checkpoint(tmp_path / "empty", "latest") is None
+
+
+def test_two_process_ddp_sees_every_sample_once_per_epoch(corpus, tmp_path):
+    output = tmp_path / "ddp"
+    train(corpus, output, "--max_steps", "4", "--save_steps", "0", "--record_sample_order", "true", processes=2)
+    assert (output / "model.safetensors").is_file()
+    train_ids = {line.split(" :: ")[0].rsplit("/", 1)[1][:-4] for line in (corpus / "scripts/train.trn").read_text().splitlines()}
+    order = output / "sample_order"
+    epoch0 = [(order / f"epoch0_rank{r}.txt").read_text().split() for r in (0, 1)]
+    assert epoch0[0] and epoch0[1]
+    assert sorted(epoch0[0] + epoch0[1]) == sorted(train_ids)  # each utterance exactly once across the 2 processes
+
+
+@pytest.mark.parametrize("name", ["ds2_demo", "ds2_kspon", "ds2_kspon_paper", "ds2_tiny_test"])
+def test_every_shipped_config_parses(name):
+    sys.path.insert(0, str(REPO / "recipes"))
+    from arguments import AugmentArguments, DataArguments, ModelArguments, TrainingLoopConfig, parse_config
+
+    data, model, augment, loop = parse_config(
+        (DataArguments, ModelArguments, AugmentArguments, TrainingLoopConfig),
+        [str(REPO / f"recipes/configs/{name}.yaml"), "--learning_rate", "0.123"],
+    )
+    assert loop.learning_rate == 0.123  # flags override the file
+    assert data.policy in ("spelling", "phonetic") and data.units in ("syllable", "jamo")
+    from ko_asr import DeepSpeech2Config
+
+    DeepSpeech2Config.from_preset(model.preset)
+
+
+def test_unknown_config_keys_are_rejected(tmp_path):
+    sys.path.insert(0, str(REPO / "recipes"))
+    from arguments import DataArguments, parse_config
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dataset: synthetic\nlearning_rat: 0.1\n")
+    with pytest.raises(ValueError, match="learning_rat"):
+        parse_config((DataArguments,), [str(bad)])
