@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -26,7 +27,8 @@ def _series(rows: list[dict], name: str, x: str) -> dict[str, tuple[list[float],
     grouped: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         if row["name"] == name:
-            key = row["step"] if x == "step" else int(row["epoch"] + 1e-9) if row["split"] == "train" else row["epoch"]
+            # per epoch: train steps of epoch n (fractional epoch in (n-1, n]) average into epoch n, the eval at its end
+            key = row["step"] if x == "step" else max(1, math.ceil(row["epoch"] - 1e-9)) if row["split"] == "train" else row["epoch"]
             grouped[row["split"]][key].append(row["value"])
     return {
         split: (sorted(points), [sum(points[k]) / len(points[k]) for k in sorted(points)])
@@ -37,8 +39,8 @@ def _series(rows: list[dict], name: str, x: str) -> dict[str, tuple[list[float],
 def plot_metrics(metrics_csv: str | Path, output_dir: str | Path) -> list[Path]:
     """Draw `{loss,cer}_per_{step,epoch}.png` from a metrics.csv written by the training loop.
 
-    Per epoch, train values are the means over the epoch's logged steps and eval values are the evaluations at
-    the epoch's end. Returns the written paths.
+    Per epoch (numbered from 1), train values are the means over the epoch's logged steps and eval values are the
+    evaluations at the epoch's end. Returns the written paths.
     """
     rows = read_metrics(metrics_csv)
     output = Path(output_dir)
