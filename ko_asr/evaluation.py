@@ -1,4 +1,4 @@
-"""Transcribe a dataset with any saved model (DeepSpeech2 CTC or Whisper seq2seq) and score it.
+"""Transcribe a dataset with a saved CTC model (DeepSpeech2) and score it.
 
 Hypotheses go through the same transcript normalization as the references (punctuation, spacing), so every model
 is scored on the same text.
@@ -12,26 +12,14 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .data.collators import CTCCollator, Seq2SeqCollator
+from .data.collators import CTCCollator
 from .metrics import compute_metrics
 from .text import normalize_transcript
 
 
-def is_seq2seq(model) -> bool:
-    return bool(getattr(model.config, "is_encoder_decoder", False))
-
-
-def _collator(model, processor):
-    if is_seq2seq(model):
-        return Seq2SeqCollator(processor, decoder_start_token_id=model.config.decoder_start_token_id)
-    return CTCCollator(processor)
-
-
 @torch.no_grad()
-def transcribe_batch(
-    model, processor, batch: dict[str, Any], generate_kwargs: dict | None = None
-) -> tuple[list[str], float | None]:
-    """Greedy CTC decoding (plus the CTC loss when the batch has labels) or `generate` for one collated batch.
+def transcribe_batch(model, processor, batch: dict[str, Any]) -> tuple[list[str], float | None]:
+    """Greedy CTC decoding of one collated batch, plus the CTC loss when the batch has labels.
 
     Returns raw model texts (not normalized) and the batch loss or `None`.
     """
@@ -39,10 +27,6 @@ def transcribe_batch(
     features = batch["input_features"].to(device)
     mask = batch.get("attention_mask")
     mask = mask.to(device) if mask is not None else None
-    if is_seq2seq(model):
-        generated = model.generate(input_features=features, **(generate_kwargs or {}))
-        sequences = generated.sequences if hasattr(generated, "sequences") else generated
-        return processor.batch_decode(sequences, skip_special_tokens=True), None
     labels = batch.get("labels")
     outputs = model(input_features=features, attention_mask=mask, labels=labels.to(device) if labels is not None else None)
     loss = outputs.loss.item() if outputs.loss is not None else None
@@ -55,7 +39,6 @@ def transcribe_dataset(
     dataset,
     batch_size: int = 16,
     accelerator=None,
-    generate_kwargs: dict | None = None,
     policy: str = "spelling",
     desc: str = "transcribing",
 ) -> tuple[list[dict[str, str]], float | None]:
@@ -63,17 +46,17 @@ def transcribe_dataset(
 
     With an `accelerator`, rows are sharded across processes and gathered back with `gather_for_metrics` (no
     duplicates). Returns `{"id", "reference", "hypothesis"}` per row (hypotheses normalized with `policy`) and the
-    mean loss over batches when the model computes one (CTC), else `None`.
+    mean loss over batches.
     """
     unwrapped = accelerator.unwrap_model(model) if accelerator is not None else model
     unwrapped.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=_collator(unwrapped, processor))
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=CTCCollator(processor))
     if accelerator is not None:
         loader = accelerator.prepare(loader)
     show = accelerator is None or accelerator.is_main_process
     rows, losses = [], []
     for batch in tqdm(loader, desc=desc, disable=not show, leave=False):
-        hypotheses, loss = transcribe_batch(unwrapped, processor, batch, generate_kwargs)
+        hypotheses, loss = transcribe_batch(unwrapped, processor, batch)
         if loss is not None:
             losses.append(loss)
         texts = [normalize_transcript(h, policy=policy) for h in hypotheses]
@@ -89,7 +72,7 @@ def transcribe_dataset(
 
 
 def evaluate_dataset(model, processor, dataset, accelerator=None, **kwargs) -> tuple[dict[str, float], list[dict]]:
-    """The four error rates (see `ko_asr.metrics`), plus `loss` for CTC models, and the transcribed rows."""
+    """The four error rates (see `ko_asr.metrics`), the CTC `loss`, and the transcribed rows."""
     rows, loss = transcribe_dataset(model, processor, dataset, accelerator=accelerator, **kwargs)
     metrics = compute_metrics([r["reference"] for r in rows], [r["hypothesis"] for r in rows])
     if loss is not None:
@@ -98,10 +81,7 @@ def evaluate_dataset(model, processor, dataset, accelerator=None, **kwargs) -> t
 
 
 def load_asr_model(path: str, device: str | torch.device = "cpu"):
-    """Load any saved ko_asr-compatible model and its processor: DeepSpeech2 (CTC) or Whisper (seq2seq)."""
-    from transformers import AutoConfig, AutoModelForCTC, AutoModelForSpeechSeq2Seq, AutoProcessor
+    """Load a saved CTC model (DeepSpeech2 after `import ko_asr`) and its processor, in eval mode."""
+    from transformers import AutoModelForCTC, AutoProcessor
 
-    config = AutoConfig.from_pretrained(path)
-    model_class = AutoModelForSpeechSeq2Seq if getattr(config, "is_encoder_decoder", False) else AutoModelForCTC
-    model = model_class.from_pretrained(path).to(device).eval()
-    return model, AutoProcessor.from_pretrained(path)
+    return AutoModelForCTC.from_pretrained(path).to(device).eval(), AutoProcessor.from_pretrained(path)

@@ -1,4 +1,4 @@
-"""Evaluate any saved model (DeepSpeech2 or Whisper) on any split: metrics JSON, a printed table, transcripts.
+"""Evaluate a saved DeepSpeech2 model on any split: metrics JSON, a printed table, transcripts.
 
     python recipes/evaluate.py --model outputs/ds2-demo --dataset synthetic --splits eval_clean eval_other --policy phonetic
 
@@ -25,7 +25,7 @@ from ko_asr.metrics import METRICS  # noqa: E402
 
 @dataclass
 class EvaluateArguments:
-    model: str = field(metadata={"help": "Saved model directory (DeepSpeech2 or Whisper)."})
+    model: str = field(metadata={"help": "Saved model directory."})
     dataset: str = field(default="synthetic", metadata={"help": "synthetic, ksponspeech, or a load_speech_dataset source."})
     data_root: str | None = field(default=None, metadata={"help": "Corpus directory."})
     synthetic_size: str = field(default="demo", metadata={"help": "Synthetic corpus size."})

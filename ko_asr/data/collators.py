@@ -1,4 +1,4 @@
-"""Batch collation: waveforms -> padded features (+ labels padded with -100), for CTC and seq2seq models."""
+"""Batch collation: waveforms -> padded features and labels padded with -100."""
 
 from __future__ import annotations
 
@@ -47,26 +47,6 @@ class CTCCollator:
         batch = self.processor.feature_extractor(waveforms, sampling_rate=SAMPLING_RATE, return_tensors="pt")
         tokenizer = self.processor.tokenizer
         batch["labels"] = _pad_labels([tokenizer(e["text"]).input_ids for e in examples])
-        batch["ids"] = [e["id"] for e in examples]
-        batch["audio_seconds"] = sum(w.size for w in waveforms) / SAMPLING_RATE
-        return batch
-
-
-@dataclass
-class Seq2SeqCollator:
-    """Examples -> Whisper-style `input_features` and decoder `labels` (-100 padded, start token dropped when the
-    model prepends it)."""
-
-    processor: Any
-    decoder_start_token_id: int
-    augment: WaveformAugmenter | None = None
-
-    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
-        waveforms = _waveforms(examples, self.augment)
-        batch = self.processor.feature_extractor(waveforms, sampling_rate=SAMPLING_RATE, return_tensors="pt")
-        token_ids = [self.processor.tokenizer(e["text"]).input_ids for e in examples]
-        token_ids = [ids[1:] if ids and ids[0] == self.decoder_start_token_id else ids for ids in token_ids]
-        batch["labels"] = _pad_labels(token_ids)
         batch["ids"] = [e["id"] for e in examples]
         batch["audio_seconds"] = sum(w.size for w in waveforms) / SAMPLING_RATE
         return batch

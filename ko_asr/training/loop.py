@@ -1,4 +1,4 @@
-"""The Accelerate training loop shared by DeepSpeech2 and Whisper recipes.
+"""The Accelerate training loop the recipes share (DeepSpeech2 now; written so a seq2seq recipe can reuse it).
 
 Model-specific parts come in through [`TrainingTask`]; everything else (batching by audio seconds with SortaGrad
 and exact DDP sharding, mixed precision, accumulation, clipping, AdamW + warmup schedule, periodic evaluation with
