@@ -1,4 +1,4 @@
-"""Transcribe a dataset with a saved CTC model (DeepSpeech2) and score it.
+"""Transcribe a dataset with a saved model (DeepSpeech2 CTC or Whisper seq2seq) and score it.
 
 Hypotheses go through the same transcript normalization as the references (punctuation, spacing), so every model
 is scored on the same text.
@@ -12,14 +12,28 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .data.collators import CTCCollator
+from .data.collators import CTCCollator, Seq2SeqCollator
 from .metrics import compute_metrics
 from .text import normalize_transcript
 
 
+def is_seq2seq(model) -> bool:
+    return bool(getattr(model.config, "is_encoder_decoder", False))
+
+
+def collator_for(model, processor):
+    """The evaluation collator of a model: CTC features, or Whisper features with decoder labels."""
+    if is_seq2seq(model):
+        return Seq2SeqCollator(processor, decoder_start_token_id=model.config.decoder_start_token_id)
+    return CTCCollator(processor)
+
+
 @torch.no_grad()
-def transcribe_batch(model, processor, batch: dict[str, Any]) -> tuple[list[str], float | None]:
-    """Greedy CTC decoding of one collated batch, plus the CTC loss when the batch has labels.
+def transcribe_batch(
+    model, processor, batch: dict[str, Any], generate_kwargs: dict | None = None
+) -> tuple[list[str], float | None]:
+    """Greedy CTC decoding, or `generate` for a seq2seq model, of one collated batch; plus the (teacher-forced)
+    loss when the batch has labels.
 
     Returns raw model texts (not normalized) and the batch loss or `None`.
     """
@@ -28,6 +42,10 @@ def transcribe_batch(model, processor, batch: dict[str, Any]) -> tuple[list[str]
     mask = batch.get("attention_mask")
     mask = mask.to(device) if mask is not None else None
     labels = batch.get("labels")
+    if is_seq2seq(model):
+        loss = model(input_features=features, labels=labels.to(device)).loss.item() if labels is not None else None
+        generated = model.generate(input_features=features, return_dict_in_generate=True, **(generate_kwargs or {}))
+        return processor.batch_decode(generated.sequences, skip_special_tokens=True), loss
     outputs = model(input_features=features, attention_mask=mask, labels=labels.to(device) if labels is not None else None)
     loss = outputs.loss.item() if outputs.loss is not None else None
     return processor.batch_decode(outputs.logits.argmax(-1)), loss
@@ -39,6 +57,7 @@ def transcribe_dataset(
     dataset,
     batch_size: int = 16,
     accelerator=None,
+    generate_kwargs: dict | None = None,
     policy: str = "spelling",
     desc: str = "transcribing",
 ) -> tuple[list[dict[str, str]], float | None]:
@@ -50,13 +69,13 @@ def transcribe_dataset(
     """
     unwrapped = accelerator.unwrap_model(model) if accelerator is not None else model
     unwrapped.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=CTCCollator(processor))
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collator_for(unwrapped, processor))
     if accelerator is not None:
         loader = accelerator.prepare(loader)
     show = accelerator is None or accelerator.is_main_process
     rows, losses = [], []
     for batch in tqdm(loader, desc=desc, disable=not show, leave=False):
-        hypotheses, loss = transcribe_batch(unwrapped, processor, batch)
+        hypotheses, loss = transcribe_batch(unwrapped, processor, batch, generate_kwargs)
         if loss is not None:
             losses.append(loss)
         texts = [normalize_transcript(h, policy=policy) for h in hypotheses]
@@ -72,7 +91,7 @@ def transcribe_dataset(
 
 
 def evaluate_dataset(model, processor, dataset, accelerator=None, **kwargs) -> tuple[dict[str, float], list[dict]]:
-    """The four error rates (see `ko_asr.metrics`), the CTC `loss`, and the transcribed rows."""
+    """The four error rates (see `ko_asr.metrics`), the `loss`, and the transcribed rows."""
     rows, loss = transcribe_dataset(model, processor, dataset, accelerator=accelerator, **kwargs)
     metrics = compute_metrics([r["reference"] for r in rows], [r["hypothesis"] for r in rows])
     if loss is not None:
@@ -81,7 +100,9 @@ def evaluate_dataset(model, processor, dataset, accelerator=None, **kwargs) -> t
 
 
 def load_asr_model(path: str, device: str | torch.device = "cpu"):
-    """Load a saved CTC model (DeepSpeech2 after `import ko_asr`) and its processor, in eval mode."""
-    from transformers import AutoModelForCTC, AutoProcessor
+    """Load a saved model and its processor in eval mode: DeepSpeech2 (CTC, after `import ko_asr`) or Whisper."""
+    from transformers import AutoConfig, AutoModelForCTC, AutoModelForSpeechSeq2Seq, AutoProcessor
 
-    return AutoModelForCTC.from_pretrained(path).to(device).eval(), AutoProcessor.from_pretrained(path)
+    encoder_decoder = getattr(AutoConfig.from_pretrained(path), "is_encoder_decoder", False)
+    model_class = AutoModelForSpeechSeq2Seq if encoder_decoder else AutoModelForCTC
+    return model_class.from_pretrained(path).to(device).eval(), AutoProcessor.from_pretrained(path)

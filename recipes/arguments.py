@@ -9,10 +9,13 @@ from __future__ import annotations
 import dataclasses
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import yaml
 from transformers import HfArgumentParser
 
+from ko_asr.data import decode_audio
+from ko_asr.data.augment import WaveformAugmenter
 from ko_asr.training import TrainingLoopConfig
 
 
@@ -64,6 +67,17 @@ class AugmentArguments:
     snr_max_db: float = field(default=20.0, metadata={"help": "Highest SNR of added noise, dB."})
     noise_dir: str | None = field(default=None, metadata={"help": "Folder of noise recordings (.wav); generated noise when unset."})
     speed_perturb: bool = field(default=False, metadata={"help": "Speed perturbation with factors 0.9 / 1.0 / 1.1."})
+
+    def build(self, seed: int) -> WaveformAugmenter:
+        """The collator's augmenter (noise clips read once from `noise_dir`)."""
+        clips = [decode_audio(p) for p in sorted(Path(self.noise_dir).rglob("*.wav"))] if self.noise_dir else []
+        return WaveformAugmenter(
+            noise_prob=self.noise_prob,
+            snr_range_db=(self.snr_min_db, self.snr_max_db),
+            noise_clips=clips,
+            speed_factors=(0.9, 1.0, 1.1) if self.speed_perturb else (1.0,),
+            seed=seed,
+        )
 
 
 def parse_config(dataclass_types: tuple, argv: list[str] | None = None) -> tuple:

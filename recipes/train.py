@@ -25,8 +25,6 @@ from ko_asr import (  # noqa: E402
     DeepSpeech2ForCTC,
     DeepSpeech2Processor,
 )
-from ko_asr.data import decode_audio  # noqa: E402
-from ko_asr.data.augment import WaveformAugmenter  # noqa: E402
 from ko_asr.data.collators import CTCCollator  # noqa: E402
 from ko_asr.data.sources import load_corpus  # noqa: E402
 from ko_asr.evaluation import evaluate_dataset  # noqa: E402
@@ -46,17 +44,6 @@ def build_processor(data: DataArguments, train_texts: list[str], num_input_featu
         hop_length=hop_length,
     )
     return DeepSpeech2Processor(feature_extractor, tokenizer)
-
-
-def build_augmenter(augment: AugmentArguments, seed: int) -> WaveformAugmenter:
-    clips = [decode_audio(p) for p in sorted(Path(augment.noise_dir).rglob("*.wav"))] if augment.noise_dir else []
-    return WaveformAugmenter(
-        noise_prob=augment.noise_prob,
-        snr_range_db=(augment.snr_min_db, augment.snr_max_db),
-        noise_clips=clips,
-        speed_factors=(0.9, 1.0, 1.1) if augment.speed_perturb else (1.0,),
-        seed=seed,
-    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -100,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
         model=model,
         train_dataset=train,
         eval_datasets={split: corpus[split] for split in data.eval_splits},
-        train_collator=CTCCollator(processor, build_augmenter(augment, loop.seed)),
+        train_collator=CTCCollator(processor, augment.build(loop.seed)),
         evaluate=lambda m, dataset, acc: evaluate_dataset(
             m, processor, dataset, accelerator=acc, batch_size=loop.eval_batch_size, policy=data.policy
         ),

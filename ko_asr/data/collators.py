@@ -50,3 +50,31 @@ class CTCCollator:
         batch["ids"] = [e["id"] for e in examples]
         batch["audio_seconds"] = sum(w.size for w in waveforms) / SAMPLING_RATE
         return batch
+
+
+@dataclass
+class Seq2SeqCollator:
+    """Examples -> Whisper `input_features` (padded to the model's 30 s window) and decoder `labels`.
+
+    Labels are the tokenizer's ids (language and task prefix included) padded with -100; the start token is dropped
+    because the model prepends `decoder_start_token_id` when it shifts the labels right.
+
+    Args:
+        processor: a `WhisperProcessor`.
+        decoder_start_token_id (`int`): the model's `decoder_start_token_id`.
+        augment ([`WaveformAugmenter`], *optional*): waveform augmentation (training only).
+    """
+
+    processor: Any
+    decoder_start_token_id: int
+    augment: WaveformAugmenter | None = None
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        waveforms = _waveforms(examples, self.augment)
+        batch = self.processor.feature_extractor(waveforms, sampling_rate=SAMPLING_RATE, return_tensors="pt")
+        token_ids = [self.processor.tokenizer(e["text"]).input_ids for e in examples]
+        token_ids = [ids[1:] if ids and ids[0] == self.decoder_start_token_id else ids for ids in token_ids]
+        batch["labels"] = _pad_labels(token_ids)
+        batch["ids"] = [e["id"] for e in examples]
+        batch["audio_seconds"] = sum(w.size for w in waveforms) / SAMPLING_RATE
+        return batch

@@ -12,6 +12,7 @@ Everything is deterministic from the seed. The numbers this corpus produces desc
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -27,6 +28,8 @@ from tqdm.auto import tqdm
 from ..text import normalize_transcript
 from .audio import SAMPLING_RATE
 from .augment import mix_at_snr
+
+logger = logging.getLogger(__name__)
 
 #: Utterances per split for each named size.
 SIZES = {
@@ -218,6 +221,9 @@ def generate_synthetic_corpus(
     if root.exists() and any(root.iterdir()):
         if not (overwrite or marker.exists()):
             raise FileExistsError(f"{root} is not empty and holds no synthetic corpus; pass overwrite=True")
+        if marker.exists() and not overwrite:  # reproducible from its seed, so replacing it loses nothing
+            logger.warning("%s holds a synthetic corpus made with other settings (%s); regenerating it", root,
+                           marker.read_text().strip())
         shutil.rmtree(root)
     for tool in ("espeak-ng", "sox"):
         if shutil.which(tool) is None:
