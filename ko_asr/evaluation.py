@@ -106,3 +106,39 @@ def load_asr_model(path: str, device: str | torch.device = "cpu"):
     encoder_decoder = getattr(AutoConfig.from_pretrained(path), "is_encoder_decoder", False)
     model_class = AutoModelForSpeechSeq2Seq if encoder_decoder else AutoModelForCTC
     return model_class.from_pretrained(path).to(device).eval(), AutoProcessor.from_pretrained(path)
+
+
+def transcribe_waveform(model, processor, waveform, generate_kwargs: dict | None = None) -> str:
+    """Raw transcript of one 16 kHz waveform (used for hallucination checks on silence and noise)."""
+    example = {"id": "probe", "audio": {"array": waveform}, "text": ""}
+    batch = collator_for(model, processor)([example])
+    batch.pop("labels", None)
+    return transcribe_batch(model, processor, batch, generate_kwargs)[0][0]
+
+
+class measure_peak_rss:  # noqa: N801 - used as a context manager, like a function
+    """Peak growth of this process's resident memory inside a `with` block, sampled every 5 ms (Linux /proc)."""
+
+    def __enter__(self):
+        import threading
+
+        self.peak_mib = 0.0
+        self._base = self._rss()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * 4096
+
+    def _watch(self):
+        while not self._done.wait(0.005):
+            self.peak_mib = max(self.peak_mib, (self._rss() - self._base) / 2**20)
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+        self.peak_mib = max(self.peak_mib, (self._rss() - self._base) / 2**20)

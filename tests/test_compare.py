@@ -1,0 +1,56 @@
+"""recipes/compare.py on a tiny DeepSpeech2 and a tiny Whisper: table, JSON, bar chart, noise sweep, probes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from ko_asr import (
+    DeepSpeech2Config,
+    DeepSpeech2CTCTokenizer,
+    DeepSpeech2FeatureExtractor,
+    DeepSpeech2ForCTC,
+    DeepSpeech2Processor,
+)
+from ko_asr.data import generate_synthetic_corpus
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_compare_two_model_families_with_noise_sweep(tmp_path):
+    corpus = generate_synthetic_corpus(tmp_path / "corpus", "tiny", seed=0)
+    torch.manual_seed(0)
+    ds2 = tmp_path / "ds2"
+    tokenizer = DeepSpeech2CTCTokenizer.from_hangul(units="jamo")
+    DeepSpeech2ForCTC(DeepSpeech2Config.from_preset("tiny", num_input_features=64, vocab_size=len(tokenizer))).save_pretrained(ds2)
+    DeepSpeech2Processor(DeepSpeech2FeatureExtractor(feature_type="mel", feature_size=64), tokenizer).save_pretrained(ds2)
+    sys.path.insert(0, str(REPO / "recipes"))
+    from finetune_whisper import WhisperArguments, build_model
+
+    whisper, processor = build_model(WhisperArguments(model_name_or_path="tiny-random"))
+    whisper.generation_config.max_length = 12
+    whisper.save_pretrained(tmp_path / "whisper")
+    processor.save_pretrained(tmp_path / "whisper")
+
+    output = tmp_path / "compare"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "recipes/compare.py"), "--models", str(ds2), str(tmp_path / "whisper"),
+         "--dataset", "synthetic", "--data_root", str(corpus), "--synthetic_size", "tiny", "--splits", "eval_clean",
+         "eval_other", "--policy", "phonetic", "--max_samples", "3", "--noise_sweep", "true", "--output_dir", str(output)],
+        cwd=REPO, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    data = json.loads((output / "comparison.json").read_text())
+    assert set(data["models"]) == {str(ds2), str(tmp_path / "whisper")}
+    for entry in data["models"].values():
+        assert set(entry["splits"]) == {"eval_clean", "eval_other"}
+        assert entry["splits"]["eval_clean"]["cpu_rtf"] > 0 and entry["parameters"] > 0
+        assert set(entry["noise_sweep"]) == {"20.0", "10.0", "5.0", "0.0"}
+        assert set(entry["hallucination_chars"]) == {"silence", "noise_only"}
+    assert {"DeepSpeech2ForCTC", "WhisperForConditionalGeneration"} == {e["type"] for e in data["models"].values()}
+    for name in ("comparison.md", "cer_by_split.png", "noise_sweep.png"):
+        assert (output / name).stat().st_size > 100
+    assert "eval_other" in (output / "comparison.md").read_text()
