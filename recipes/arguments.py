@@ -11,11 +11,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import datasets
 import yaml
 from transformers import HfArgumentParser
 
 from ko_asr.data import decode_audio
 from ko_asr.data.augment import WaveformAugmenter
+from ko_asr.data.sources import load_corpus
 from ko_asr.training import TrainingLoopConfig
 
 
@@ -43,6 +45,15 @@ class DataArguments:
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training utterances."})
     num_proc: int | None = field(default=None, metadata={"help": "Processes for corpus preparation."})
     cache_dir: str | None = field(default=None, metadata={"help": "datasets cache directory."})
+
+    def load(self, accelerator) -> datasets.DatasetDict:
+        """The train and eval splits (prepared once, on the main process first)."""
+        with accelerator.main_process_first():
+            return load_corpus(
+                self.dataset, [self.train_split, *self.eval_splits], data_root=self.data_root, policy=self.policy,
+                synthetic_size=self.synthetic_size, synthetic_seed=self.synthetic_seed, min_duration=self.min_duration,
+                max_duration=self.max_duration, num_proc=self.num_proc, cache_dir=self.cache_dir,
+            )
 
 
 @dataclass

@@ -20,7 +20,6 @@ from arguments import AugmentArguments, DataArguments, TrainingLoopConfig, parse
 from transformers import WhisperConfig, WhisperForConditionalGeneration, WhisperProcessor, set_seed  # noqa: E402
 
 from ko_asr.data.collators import Seq2SeqCollator  # noqa: E402
-from ko_asr.data.sources import load_corpus  # noqa: E402
 from ko_asr.evaluation import evaluate_dataset  # noqa: E402
 from ko_asr.training import TrainingTask, make_accelerator, run_training  # noqa: E402
 from ko_asr.whisper import offline_whisper_processor, whisper_generation_config  # noqa: E402
@@ -86,12 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
     data, whisper_args, augment, loop = parse_config((DataArguments, WhisperArguments, AugmentArguments, TrainingLoopConfig), argv)
     set_seed(loop.seed)
     accelerator = make_accelerator(loop)
-    with accelerator.main_process_first():
-        corpus = load_corpus(
-            data.dataset, [data.train_split, *data.eval_splits], data_root=data.data_root, policy=data.policy,
-            synthetic_size=data.synthetic_size, synthetic_seed=data.synthetic_seed, min_duration=data.min_duration,
-            max_duration=data.max_duration, num_proc=data.num_proc, cache_dir=data.cache_dir,
-        )
+    corpus = data.load(accelerator)
     model, processor = build_model(whisper_args)
     max_labels = model.config.max_target_positions
     train, filtered = fits_whisper(corpus[data.train_split], processor, max_labels, data.train_split)

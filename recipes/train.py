@@ -26,7 +26,6 @@ from ko_asr import (  # noqa: E402
     DeepSpeech2Processor,
 )
 from ko_asr.data.collators import CTCCollator  # noqa: E402
-from ko_asr.data.sources import load_corpus  # noqa: E402
 from ko_asr.evaluation import evaluate_dataset  # noqa: E402
 from ko_asr.training import TrainingTask, make_accelerator, run_training  # noqa: E402
 
@@ -52,12 +51,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     set_seed(loop.seed)  # before the model exists: its initialization is part of the run
     accelerator = make_accelerator(loop)
-    with accelerator.main_process_first():
-        corpus = load_corpus(
-            data.dataset, [data.train_split, *data.eval_splits], data_root=data.data_root, policy=data.policy,
-            synthetic_size=data.synthetic_size, synthetic_seed=data.synthetic_seed, min_duration=data.min_duration,
-            max_duration=data.max_duration, num_proc=data.num_proc, cache_dir=data.cache_dir,
-        )
+    corpus = data.load(accelerator)
     train = corpus[data.train_split]
     if data.max_train_samples:
         train = train.select(range(min(data.max_train_samples, len(train))))
