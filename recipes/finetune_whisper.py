@@ -100,11 +100,11 @@ def main(argv: list[str] | None = None) -> dict:
     generate_kwargs = {"language": whisper_args.language, "task": whisper_args.task,
                        "max_new_tokens": min(whisper_args.generation_max_new_tokens, max_labels - 4),
                        "num_beams": whisper_args.num_beams}
-    texts = dict(zip(train["id"], train["text"]))
     params = sum(p.numel() for p in model.parameters())
     synthetic_note = " Synthetic espeak-ng speech: not real-speech accuracy." if data.dataset == "synthetic" else ""
     task = TrainingTask(
         model=model,
+        processor=processor,
         train_dataset=train,
         eval_datasets=evals,
         train_collator=Seq2SeqCollator(processor, model.config.decoder_start_token_id, augment.build(loop.seed)),
@@ -112,9 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
             m, processor, dataset, accelerator=acc, batch_size=loop.eval_batch_size, policy=data.policy,
             generate_kwargs=generate_kwargs,
         ),
-        save_pretrained=lambda path: (model.save_pretrained(path), processor.save_pretrained(path)),
         batch_hypotheses=lambda outputs, inputs: processor.batch_decode(outputs.logits.argmax(-1), skip_special_tokens=True),
-        references=lambda ids: [texts[i] for i in ids],
         describe={
             "model_name": f"Whisper ({whisper_args.model_name_or_path}) fine-tuned for Korean",
             "summary": f"WhisperForConditionalGeneration, {params / 1e6:.1f} M parameters, fine-tuned with ko_asr on "

@@ -73,21 +73,19 @@ def main(argv: list[str] | None = None) -> dict:
         )
         model = DeepSpeech2ForCTC(config)
 
-    texts = dict(zip(train["id"], train["text"]))
     params = sum(p.numel() for p in model.parameters())
     hours = sum(train["duration"]) / 3600
     synthetic_note = " Synthetic espeak-ng speech: not real-speech accuracy." if data.dataset == "synthetic" else ""
     task = TrainingTask(
         model=model,
+        processor=processor,
         train_dataset=train,
         eval_datasets={split: corpus[split] for split in data.eval_splits},
         train_collator=CTCCollator(processor, augment.build(loop.seed)),
         evaluate=lambda m, dataset, acc: evaluate_dataset(
             m, processor, dataset, accelerator=acc, batch_size=loop.eval_batch_size, policy=data.policy
         ),
-        save_pretrained=lambda path: (model.save_pretrained(path), processor.save_pretrained(path)),
         batch_hypotheses=lambda outputs, inputs: processor.batch_decode(outputs.logits.argmax(-1)),
-        references=lambda ids: [texts[i] for i in ids],
         describe={
             "model_name": f"DeepSpeech2 ({model_args.preset}, {data.units} units) for Korean",
             "summary": f"DeepSpeech2ForCTC, {params / 1e6:.1f} M parameters, vocabulary {len(processor.tokenizer)} "

@@ -195,7 +195,7 @@ def _trn_rows(shard: dict, options: dict) -> Iterator[dict]:
             match = _TRN_LINE.match(line)
             if match is None:
                 where = f"{shard['path']}:{number + 1}"
-                yield _row(f"{where}", where, line, 0.0, "trn_unparseable_line", options)
+                yield _row(where, where, line, 0.0, "trn_unparseable_line", options)
                 continue
             relative, raw = match.group("path"), match.group("text")
             stem = os.path.splitext(os.path.basename(relative))[0]

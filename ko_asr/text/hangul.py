@@ -52,8 +52,11 @@ def _compatibility_of(jamo: str) -> str:
 TO_COMPATIBILITY = {jamo: _compatibility_of(jamo) for jamo in JAMO}
 #: Compatibility jamo -> conjoining jamo (its NFKD form: consonants map to the initial when one exists,
 #: otherwise to the final, e.g. ㄳ -> U+11AA; vowels map to medials).
-FROM_COMPATIBILITY = {compat: unicodedata.normalize("NFKD", compat) for compat in COMPATIBILITY_JAMO}
-FROM_COMPATIBILITY = {c: j for c, j in FROM_COMPATIBILITY.items() if len(j) == 1 and j in TO_COMPATIBILITY}
+FROM_COMPATIBILITY = {
+    compat: jamo
+    for compat in COMPATIBILITY_JAMO
+    if (jamo := unicodedata.normalize("NFKD", compat)) in TO_COMPATIBILITY  # archaic letters have no position
+}
 
 # str.translate tables: C-speed decomposition of whole strings.
 _DECOMPOSE_TABLE = {

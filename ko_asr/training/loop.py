@@ -72,26 +72,31 @@ class TrainingTask:
 
     Args:
         model: the model (a `PreTrainedModel` returning `.loss`).
+        processor: its processor; saved beside the model in checkpoints and in the final directory.
         train_dataset: ko_asr dataset with `duration`.
         eval_datasets (`dict`): split name -> dataset, evaluated periodically and at the end.
         train_collator (`Callable`): examples -> batch dict (with `ids`); may hold an `augment` with an `epoch`.
         evaluate (`Callable[[model, dataset, Accelerator], tuple[dict, list]]`): metrics (with `cer`, maybe `loss`)
             and transcribed rows of one dataset.
-        batch_hypotheses (`Callable[[outputs, batch], list[str]] | None`): cheap train-batch decoding for train CER.
-        references (`Callable[[batch], list[str]] | None`): the batch's reference texts, for train CER.
-        save_pretrained (`Callable[[Path], None]`): writes model + processor into a directory.
+        batch_hypotheses (`Callable[[outputs, batch], list[str]] | None`): cheap train-batch decoding for train CER
+            (references come from the training set's `text` column).
         describe (`dict`): config, data and options for the model card and trackers.
     """
 
     model: Any
+    processor: Any
     train_dataset: Any
     eval_datasets: dict[str, Any]
     train_collator: Callable
     evaluate: Callable
-    save_pretrained: Callable[[Path], None]
     batch_hypotheses: Callable | None = None
-    references: Callable | None = None
     describe: dict[str, Any] = field(default_factory=dict)
+
+
+    def save_pretrained(self, directory: Path) -> None:
+        """Model and processor, loadable with `from_pretrained`."""
+        self.model.save_pretrained(directory)
+        self.processor.save_pretrained(directory)
 
 
 class _StopRequest:
@@ -217,7 +222,7 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
     progress = tqdm(total=total_steps, initial=state.step, desc="training", unit="step", disable=not accelerator.is_main_process)
     window_loss, window_count, window_seconds, window_start = 0.0, 0, 0.0, time.perf_counter()
     stopped_early = False
-    unwrapped = accelerator.unwrap_model(model)
+    references = dict(zip(task.train_dataset["id"], task.train_dataset["text"]))  # for train-batch CER
     model.train()
     with _StopRequest() as stop:
         for epoch in range(state.epoch, num_epochs):
@@ -257,8 +262,8 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
                     loss = accelerator.reduce(torch.tensor(window_loss / window_count, device=accelerator.device), "mean").item()
                     values = {"loss": loss, "learning_rate": scheduler.get_last_lr()[0],
                               "audio_seconds_per_second": window_seconds / max(time.perf_counter() - window_start, 1e-9)}
-                    if task.batch_hypotheses is not None and task.references is not None:
-                        values["cer"] = cer(task.references(ids), task.batch_hypotheses(outputs, inputs))
+                    if task.batch_hypotheses is not None:
+                        values["cer"] = cer([references[i] for i in ids], task.batch_hypotheses(outputs, inputs))
                     metrics.write(state.step, fractional_epoch, "train", values)
                     epoch_losses.append(loss)
                     progress.set_postfix(loss=f"{loss:.3f}", cer=f"{values.get('cer', float('nan')):.3f}")
@@ -295,7 +300,6 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
         (output_dir / "eval_results.json").write_text(json.dumps(final, indent=1))
         result["plots"] = [str(p) for p in plot_metrics(output_dir / "metrics.csv", output_dir / "plots")]
         write_model_card(output_dir, task.describe, final, config)
-    unwrapped.eval()
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return result
