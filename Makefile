@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint bench system-deps
+.PHONY: demo test lint bench space space-bundle system-deps browser-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,12 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 system-deps:
-	@scripts/install-system-deps.sh ffmpeg espeak-ng sox
+	@scripts/install-system-deps.sh ffmpeg:ffmpeg espeak-ng:espeak-ng sox:sox
+
+# The Space's browser test drives Debian's Chromium through its matching chromedriver (no browser downloads);
+# a Korean font so the screenshots show Hangul.
+browser-deps:
+	@scripts/install-system-deps.sh chromium:chromium chromium-driver:chromedriver fonts-nanum
 
 ACCELERATE := $(BIN)/accelerate launch --cpu --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no
 DEMO_DIR := outputs/ds2-demo
@@ -37,13 +42,21 @@ demo: system-deps $(STAMP)
 	@echo "Plots: $$(ls $(DEMO_DIR)/plots/*.png | tr '\n' ' ')"
 	@echo "Model card: $(DEMO_DIR)/README.md (synthetic espeak-ng speech: not real-speech accuracy)"
 
-test: system-deps $(STAMP)
+test: system-deps browser-deps $(STAMP)
 	@rc=0; $(BIN)/python -m pytest -q $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; failing rather than passing an empty suite"; exit 1; fi; \
 	exit $$rc
 
+# The demo Space on http://127.0.0.1:7860 with the models under outputs/ (run `make demo` first) and $$KO_ASR_MODELS.
+space: system-deps $(STAMP)
+	$(BIN)/python space/app.py
+
+# A self-contained Space folder to push (app, ko_asr wheel, the demo model, example clips): build/space.
+space-bundle: $(STAMP)
+	$(BIN)/python scripts/build_space_bundle.py --model $(DEMO_DIR) --corpus data/synthetic-demo --output build/space
+
 lint: $(STAMP)
-	$(BIN)/ruff check ko_asr tests benchmarks recipes 2>/dev/null || $(BIN)/ruff check ko_asr tests benchmarks
+	$(BIN)/ruff check ko_asr tests benchmarks recipes space scripts
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/text.py

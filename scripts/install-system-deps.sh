@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Install the Debian packages whose commands are missing (each argument is both command and package name).
+# Install the Debian packages that are missing. Each argument is `package` (checked with dpkg) or `package:command`
+# (present when `command` is on PATH, however it got there).
 set -euo pipefail
 missing=()
-for package in "$@"; do
-  command -v "$package" >/dev/null 2>&1 || missing+=("$package")
+for spec in "$@"; do
+  package="${spec%%:*}"
+  if [[ "$spec" == *:* ]]; then
+    command -v "${spec#*:}" >/dev/null 2>&1 || missing+=("$package")
+  else
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "Installing system packages: ${missing[*]}"

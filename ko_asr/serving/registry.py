@@ -1,0 +1,115 @@
+"""Which models the demo can offer, and loading each one once.
+
+A model is a directory written by `save_pretrained` (config + weights + processor files), as `recipes/train.py`
+and `recipes/finetune_whisper.py` leave them. They are found under `outputs/` (where `make demo` writes) and in the
+entries of `KO_ASR_MODELS` (separated by `:`): a model directory, a directory of model directories, or a Hub id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+MODELS_ENV = "KO_ASR_MODELS"
+DEFAULT_SEARCH_ROOTS = ("outputs",)
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model the demo can load.
+
+    Args:
+        label: What the model dropdown shows; unique.
+        path: A local directory or a Hub repository id.
+        family: `"deepspeech2"`, `"whisper"`, or `"unknown"` for a Hub id not inspected yet.
+    """
+
+    label: str
+    path: str
+    family: str
+
+    @property
+    def has_word_timestamps(self) -> bool:
+        # CTC character offsets give word times; Whisper's need alignment heads a fine-tuned model may lack.
+        return self.family == "deepspeech2"
+
+
+def _family(directory: str) -> str | None:
+    """The model family of a saved model directory, or None if it is not one (checkpoint folders included)."""
+    config_file = os.path.join(directory, "config.json")
+    if not os.path.isfile(config_file) or not any(os.path.exists(os.path.join(directory, f)) for f in _WEIGHT_FILES):
+        return None
+    with open(config_file, encoding="utf-8") as handle:
+        model_type = json.load(handle).get("model_type", "")
+    return {"deepspeech2": "deepspeech2", "whisper": "whisper"}.get(model_type, model_type or "unknown")
+
+
+def _models_in(root: str) -> list[tuple[str, str]]:
+    family = _family(root)
+    if family is not None:
+        return [(root, family)]
+    if not os.path.isdir(root):
+        return []
+    found = []
+    for name in sorted(os.listdir(root)):
+        child = os.path.join(root, name)
+        if not name.startswith("checkpoint-") and (family := _family(child)) is not None:
+            found.append((child, family))
+    return found
+
+
+def find_models(search_roots: Sequence[str] = DEFAULT_SEARCH_ROOTS, environ: Mapping[str, str] | None = None) -> list[ModelSource]:
+    """Every model under `search_roots` and in `$KO_ASR_MODELS`, in that order, without loading any.
+
+    An entry of `KO_ASR_MODELS` that is not an existing path is taken as a Hub repository id.
+    """
+    environ = os.environ if environ is None else environ
+    entries = [e for e in environ.get(MODELS_ENV, "").split(":") if e.strip()]
+    sources: list[ModelSource] = []
+    seen: set[str] = set()
+    for entry in [*search_roots, *entries]:
+        entry = entry.strip()
+        found = _models_in(entry) if os.path.exists(entry) else []
+        if not found and not os.path.exists(entry) and entry in entries:
+            found = [(entry, "unknown")]
+        for path, family in found:
+            key = os.path.realpath(path) if os.path.exists(path) else path
+            if key in seen:
+                continue
+            seen.add(key)
+            name = os.path.basename(os.path.normpath(path)) if os.path.exists(path) else path
+            sources.append(ModelSource(label=f"{name} ({family})", path=path, family=family))
+    return sources
+
+
+class ModelCache:
+    """Loads each model's `automatic-speech-recognition` pipeline on first use and keeps it (thread-safe: two requests
+    for a model that is still loading wait for the same load)."""
+
+    def __init__(self, device: str = "cpu"):
+        self.device = device
+        self._pipelines: dict[str, object] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, source: ModelSource):
+        with self._guard:
+            lock = self._locks.setdefault(source.path, threading.Lock())
+        with lock:
+            if source.path not in self._pipelines:
+                self._pipelines[source.path] = self._load(source)
+            return self._pipelines[source.path]
+
+    def _load(self, source: ModelSource):
+        from transformers import pipeline
+
+        import ko_asr  # noqa: F401 - registers DeepSpeech2 with the Auto classes
+
+        return pipeline("automatic-speech-recognition", model=source.path, device=self.device)
+
+    def __len__(self) -> int:
+        return len(self._pipelines)

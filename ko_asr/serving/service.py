@@ -1,0 +1,118 @@
+"""The transcription service behind the demo Space: validated input in, transcript + word times + CER out.
+
+Gradio only wires this to widgets; everything a request does is here so it can be tested and reused without a UI.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..data.audio import SAMPLING_RATE
+from ..metrics import cer
+from ..text import normalize_transcript
+from .audio_input import InvalidInputError, from_array, read_audio_file, validate_waveform
+from .registry import ModelCache, ModelSource
+
+MAX_SECONDS_ENV = "KO_ASR_MAX_AUDIO_SECONDS"
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Limits of the demo.
+
+    Args:
+        max_seconds: Longest accepted input (default 10 minutes; `$KO_ASR_MAX_AUDIO_SECONDS` overrides).
+        chunk_length_s: Inputs longer than this go through the pipeline's chunking with `stride_length_s` of context
+            on each side, so memory stays flat in the input length. Whisper always uses its own 30 s window.
+        stride_length_s: See `chunk_length_s`.
+    """
+
+    max_seconds: float = 600.0
+    chunk_length_s: float = 20.0
+    stride_length_s: float = 2.0
+
+    @classmethod
+    def from_env(cls) -> ServiceConfig:
+        return cls(max_seconds=float(os.environ.get(MAX_SECONDS_ENV, cls.max_seconds)))
+
+
+@dataclass
+class Transcription:
+    """One request's result. `words` holds `(word, start_s, end_s)`; `cer` is set when a reference was given."""
+
+    text: str
+    model: str
+    audio_seconds: float
+    processing_seconds: float
+    words: list[tuple[str, float, float]] = field(default_factory=list)
+    cer: float | None = None
+
+
+class TranscriptionService:
+    """Transcribe uploads and recordings with any of `models`, each loaded once (see `ModelCache`)."""
+
+    def __init__(self, models: Sequence[ModelSource], config: ServiceConfig | None = None, cache: ModelCache | None = None):
+        self.models = {source.label: source for source in models}
+        self.config = config or ServiceConfig()
+        self.cache = cache or ModelCache()
+
+    def waveform_of(self, audio) -> np.ndarray:
+        """A file path or Gradio's `(rate, samples)` as a validated 16 kHz mono waveform."""
+        if audio is None:
+            raise InvalidInputError("no audio: upload a file or record from the microphone first")
+        if isinstance(audio, tuple):
+            waveform, name = from_array(*audio), "the recording"
+        else:
+            waveform, name = read_audio_file(audio), os.path.basename(os.fspath(audio))
+        validate_waveform(waveform, self.config.max_seconds, name=name)
+        return waveform
+
+    def transcribe(self, model_label: str, audio, reference: str | None = None) -> Transcription:
+        """Transcribe `audio` (path or `(rate, samples)`) with the model shown as `model_label`.
+
+        Raises:
+            InvalidInputError: unknown model, or audio that is missing, unreadable, empty, silent or too long.
+        """
+        if model_label not in self.models:
+            known = ", ".join(self.models) or "none (run `make demo` to train one)"
+            raise InvalidInputError(f"unknown model {model_label!r}; available: {known}")
+        source = self.models[model_label]
+        waveform = self.waveform_of(audio)
+        started = time.perf_counter()
+        result = self._run(source, waveform)
+        text = result["text"].strip()
+        words = [(c["text"], float(c["timestamp"][0]), float(c["timestamp"][1])) for c in result.get("chunks", [])]
+        return Transcription(
+            text=text,
+            model=model_label,
+            audio_seconds=waveform.size / SAMPLING_RATE,
+            processing_seconds=time.perf_counter() - started,
+            words=words,
+            cer=self._cer(reference, text),
+        )
+
+    def _run(self, source: ModelSource, waveform: np.ndarray) -> dict:
+        asr = self.cache.get(source)
+        inputs = {"raw": waveform, "sampling_rate": SAMPLING_RATE}
+        seconds = waveform.size / SAMPLING_RATE
+        if source.family == "whisper" or asr.type == "seq2seq_whisper":
+            return asr(inputs, chunk_length_s=30.0 if seconds > 30.0 else None)
+        kwargs = {"return_timestamps": "word"}
+        if seconds > self.config.chunk_length_s:
+            kwargs.update(chunk_length_s=self.config.chunk_length_s, stride_length_s=self.config.stride_length_s)
+        return asr(inputs, **kwargs)
+
+    @staticmethod
+    def _cer(reference: str | None, hypothesis: str) -> float | None:
+        """Character error rate after the same normalization as evaluation (punctuation and spacing ignored)."""
+        if reference is None or not reference.strip():
+            return None
+        normalized = normalize_transcript(reference)
+        if not normalized.replace(" ", ""):
+            raise InvalidInputError("the reference text has no characters left after normalization (only punctuation?)")
+        return cer([normalized], [normalize_transcript(hypothesis)])
