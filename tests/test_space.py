@@ -44,8 +44,12 @@ def load_app_module():
 
 
 @pytest.fixture(scope="module")
-def examples(tmp_path_factory):
-    corpus = generate_synthetic_corpus(tmp_path_factory.mktemp("corpus"), size="tiny")
+def corpus(tmp_path_factory):
+    return generate_synthetic_corpus(tmp_path_factory.mktemp("corpus"), size="tiny")
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory, corpus):
     return export_examples(corpus, tmp_path_factory.mktemp("examples"), count=2)
 
 
@@ -330,3 +334,37 @@ def test_browser_microphone_recording_is_transcribed(browser, app_url, examples)
     # require two consecutive words of the clip, spaced as spoken.
     words = text.split()
     assert any(f"{a} {b}" in transcript for a, b in zip(words, words[1:])), (transcript, text)
+
+
+def test_space_bundle_is_self_contained(tmp_path, models_root, corpus, examples):
+    import shutil
+    import sys
+    import zipfile
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        from build_space_bundle import build_bundle
+    finally:
+        sys.path.pop(0)
+    trained = shutil.copytree(models_root / "memorized", tmp_path / "run" / "memorized")
+    (trained / "checkpoint-1").mkdir()  # training leftovers stay behind
+    (trained / "events.out.tfevents.1").write_bytes(b"x")
+    bundle = build_bundle(tmp_path / "space", [trained], corpus=corpus, examples=3)
+    assert {p.name for p in bundle.iterdir()} >= {"app.py", "README.md", "requirements.txt", "packages.txt", "models", "examples"}
+    front_matter = (bundle / "README.md").read_text(encoding="utf-8").split("---")[1]
+    assert "sdk: gradio" in front_matter and "app_file: app.py" in front_matter
+    assert (bundle / "packages.txt").read_text().split() == ["ffmpeg"]
+    wheel = next(bundle.glob("ko_asr-*.whl"))
+    assert f"./{wheel.name}" in (bundle / "requirements.txt").read_text()
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "ko_asr/serving/service.py" in names and "ko_asr/data/sentences_ko.txt" in names
+    assert sorted(p.name for p in (bundle / "models" / "memorized").iterdir()) == sorted(
+        p.name for p in (models_root / "memorized").iterdir()
+    )
+    # the bundled app finds the bundled model and example clips by itself
+    spec = importlib.util.spec_from_file_location("bundled_app", bundle / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    assert [s.label for s in find_models(app.SEARCH_ROOTS, environ={})][0] == "memorized (deepspeech2)"
+    bundled = export_examples(bundle / "examples", tmp_path / "clips")
+    assert [text for _, text in bundled] == [text for _, text in export_examples(corpus, tmp_path / "direct", count=3)]
