@@ -71,8 +71,9 @@ def build_demo(service: TranscriptionService, examples: list[tuple[str, str]] | 
         with gr.Tab("Microphone"):
             recording = gr.Audio(sources=["microphone"], type="filepath", label="Recording", elem_id="microphone")
             record_button = gr.Button("Transcribe", variant="primary", elem_id="transcribe-microphone")
-        transcript = gr.Textbox(label="Transcript", elem_id="transcript", interactive=False)
-        cer = gr.Textbox(label="CER", elem_id="cer", interactive=False)
+        with gr.Row():
+            transcript = gr.Textbox(label="Transcript", elem_id="transcript", interactive=False, scale=5)
+            cer = gr.Textbox(label="CER", elem_id="cer", interactive=False, scale=1, min_width=100)
         words = gr.Dataframe(headers=["word", "start (s)", "end (s)"], label="Word timestamps", elem_id="words", interactive=False)
         details = gr.Markdown(label="Details", elem_id="details")
         outputs = [transcript, cer, words, details]
