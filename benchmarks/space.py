@@ -5,7 +5,7 @@ Reports per-request latency p50/p95/max and whether every request succeeded with
 call. Baselines measured in the same run: the same clip transcribed by `TranscriptionService` directly (no HTTP, no
 queue) and one request at a time through the API.
 
-Run: `.venv/bin/python benchmarks/space.py [--model outputs/ds2-demo] [--requests 20] [--concurrency 2]`
+Run: `.venv/bin/python benchmarks/space.py [--model outputs/ds2-demo] [--requests 20] [--concurrency 2] [--repeat 1]`
 Without a trained model (`make demo`) it serves a random-init `demo`-preset model: same compute, meaningless text.
 """
 
@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import soundfile
 from gradio_client import Client, handle_file
 
 from ko_asr import (
@@ -30,7 +31,7 @@ from ko_asr import (
     DeepSpeech2Processor,
 )
 from ko_asr.data import generate_synthetic_corpus
-from ko_asr.serving import ServiceConfig, TranscriptionService, export_examples, find_models
+from ko_asr.serving import ServiceConfig, TranscriptionService, export_examples, find_models, read_audio_file
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=REPO / "data" / "synthetic-demo")
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=2, help="the app's queue concurrency limit")
+    parser.add_argument("--repeat", type=int, default=1, help="tile the clip this many times (long, chunked input)")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="ko-asr-space-bench-"))
@@ -61,6 +63,10 @@ def main() -> None:
     corpus = args.corpus if args.corpus.is_dir() else generate_synthetic_corpus(scratch / "corpus", size="tiny")
     examples = export_examples(corpus, scratch / "clips", count=1)
     clip, reference = examples[0]
+    if args.repeat > 1:
+        tiled = scratch / f"tiled_x{args.repeat}.wav"
+        soundfile.write(tiled, np.tile(read_audio_file(clip), args.repeat), 16000)
+        clip, reference = str(tiled), " ".join([reference] * args.repeat)
 
     service = TranscriptionService(find_models([str(model_dir)]), ServiceConfig())
     label = next(iter(service.models))
