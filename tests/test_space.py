@@ -99,19 +99,27 @@ EXPECTED_ERRORS = {
 # ---------------------------------------------------------------- model discovery and caching
 
 
-def test_find_models_in_roots_and_environment(tmp_path, models_root):
+def test_find_models_in_roots_and_environment(tmp_path, models_root, caplog):
     (tmp_path / "runs" / "checkpoint-100").mkdir(parents=True)
     (tmp_path / "empty-dir").mkdir()
     memorized = str(models_root / "memorized")
     # a checkpoint folder beside the final model is not offered twice
     os.symlink(memorized, tmp_path / "runs" / "final")
-    environ = {"KO_ASR_MODELS": f"{memorized}:{tmp_path / 'empty-dir'}:someone/whisper-small-ko"}
+    environ = {"KO_ASR_MODELS": f"{memorized}:{tmp_path / 'empty-dir'}:someone/whisper-small-ko:/typo/path:./typo"}
     found = find_models([str(models_root), str(tmp_path / "runs"), str(tmp_path / "missing")], environ)
     assert [(s.label, s.family) for s in found] == [
         ("memorized (deepspeech2)", "deepspeech2"),
         ("someone/whisper-small-ko (unknown)", "unknown"),
     ]
     assert found[0].has_word_timestamps and not found[1].has_word_timestamps
+    skipped = [r.getMessage() for r in caplog.records if "no saved model there" in r.getMessage()]
+    assert len(skipped) == 3 and "/typo/path" in skipped[1] and "./typo" in skipped[2]
+
+
+def test_a_model_that_cannot_load_gives_a_clear_message(examples):
+    service = TranscriptionService([ModelSource("someone/not-here (unknown)", "someone/not-here", "unknown")])
+    with pytest.raises(InvalidInputError, match="model someone/not-here .unknown. could not be loaded from someone/not-here"):
+        service.transcribe("someone/not-here (unknown)", examples[0][0])
 
 
 def test_model_cache_loads_each_model_once_under_concurrency(models_root, monkeypatch):

@@ -17,7 +17,8 @@ SILENCE_PEAK = 10 ** (-60 / 20)
 
 
 class InvalidInputError(ValueError):
-    """The input cannot be transcribed; the message is meant for the person who gave it."""
+    """The request cannot be served (its audio, reference or model); the message is meant for the person who made
+    it."""
 
 
 def _read_with_ffmpeg(path: str, sampling_rate: int) -> np.ndarray:

@@ -8,6 +8,7 @@ entries of `KO_ASR_MODELS` (separated by `:`): a model directory, a directory of
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 MODELS_ENV = "KO_ASR_MODELS"
 DEFAULT_SEARCH_ROOTS = ("outputs",)
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,15 @@ def find_models(search_roots: Sequence[str] = DEFAULT_SEARCH_ROOTS, environ: Map
     entries = [e for e in environ.get(MODELS_ENV, "").split(":") if e.strip()]
     sources: list[ModelSource] = []
     seen: set[str] = set()
+    configured = {entry.strip() for entry in entries}
     for entry in [*search_roots, *entries]:
         entry = entry.strip()
         found = _models_in(entry) if os.path.exists(entry) else []
-        if not found and not os.path.exists(entry) and entry in entries:
+        if entry in configured and not found:
+            if os.path.exists(entry) or entry.startswith(("/", ".", "~")) or entry.count("/") != 1:
+                # A typo in a path must not turn into a Hub id that fails later with an unrelated message.
+                logger.warning("%s entry %r: no saved model there (config.json + weights); skipped", MODELS_ENV, entry)
+                continue
             found = [(entry, "unknown")]
         for path, family in found:
             key = os.path.realpath(path) if os.path.exists(path) else path

@@ -76,7 +76,8 @@ class TranscriptionService:
         """Transcribe `audio` (path or `(rate, samples)`) with the model shown as `model_label`.
 
         Raises:
-            InvalidInputError: unknown model, or audio that is missing, unreadable, empty, silent or too long.
+            InvalidInputError: unknown or unloadable model, or audio that is missing, unreadable, empty, silent or
+                too long.
         """
         if model_label not in self.models:
             known = ", ".join(self.models) or "none (run `make demo` to train one)"
@@ -97,7 +98,10 @@ class TranscriptionService:
         )
 
     def _run(self, source: ModelSource, waveform: np.ndarray) -> dict:
-        asr = self.cache.get(source)
+        try:
+            asr = self.cache.get(source)
+        except (OSError, ValueError) as error:  # missing files, a Hub id while offline, an unsupported config
+            raise InvalidInputError(f"model {source.label} could not be loaded from {source.path}: {error}") from error
         inputs = {"raw": waveform, "sampling_rate": SAMPLING_RATE}
         seconds = waveform.size / SAMPLING_RATE
         if source.family == "whisper" or asr.type == "seq2seq_whisper":
