@@ -7,6 +7,7 @@ actual transcript of that clip.
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -112,6 +113,11 @@ def test_find_models_in_roots_and_environment(tmp_path, models_root, caplog):
         ("someone/whisper-small-ko (unknown)", "unknown"),
     ]
     assert found[0].has_word_timestamps and not found[1].has_word_timestamps
+    # the same folder name elsewhere stays selectable under its own label
+    twin = tmp_path / "other" / "memorized"
+    shutil.copytree(memorized, twin)
+    labels = [s.label for s in find_models([str(models_root), str(tmp_path / "other")], environ={})]
+    assert labels == ["memorized (deepspeech2)", f"memorized (deepspeech2, {twin})"]
     skipped = [r.getMessage() for r in caplog.records if "no saved model there" in r.getMessage()]
     assert len(skipped) == 3 and "/typo/path" in skipped[1] and "./typo" in skipped[2]
 
@@ -345,7 +351,6 @@ def test_browser_microphone_recording_is_transcribed(browser, app_url, examples)
 
 
 def test_space_bundle_is_self_contained(tmp_path, models_root, corpus, examples):
-    import shutil
     import sys
     import zipfile
 

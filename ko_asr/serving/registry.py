@@ -68,7 +68,8 @@ def _models_in(root: str) -> list[tuple[str, str]]:
 def find_models(search_roots: Sequence[str] = DEFAULT_SEARCH_ROOTS, environ: Mapping[str, str] | None = None) -> list[ModelSource]:
     """Every model under `search_roots` and in `$KO_ASR_MODELS`, in that order, without loading any.
 
-    An entry of `KO_ASR_MODELS` that is not an existing path is taken as a Hub repository id.
+    An entry of `KO_ASR_MODELS` that does not exist and reads `owner/name` is taken as a Hub repository id; any other
+    entry without a model is skipped with a warning. Two models with the same folder name get their path in the label.
     """
     environ = os.environ if environ is None else environ
     entries = [e for e in environ.get(MODELS_ENV, "").split(":") if e.strip()]
@@ -90,7 +91,10 @@ def find_models(search_roots: Sequence[str] = DEFAULT_SEARCH_ROOTS, environ: Map
                 continue
             seen.add(key)
             name = os.path.basename(os.path.normpath(path)) if os.path.exists(path) else path
-            sources.append(ModelSource(label=f"{name} ({family})", path=path, family=family))
+            label = f"{name} ({family})"
+            if any(source.label == label for source in sources):
+                label = f"{name} ({family}, {path})"
+            sources.append(ModelSource(label=label, path=path, family=family))
     return sources
 
 
