@@ -51,12 +51,13 @@ test: system-deps browser-deps $(STAMP)
 space: system-deps $(STAMP)
 	$(BIN)/python space/app.py
 
-# A self-contained Space folder to push (app, ko_asr wheel, the demo model, example clips): build/space.
+# A self-contained Space folder to push (app, ko_asr source, the demo model, example clips): build/space.
 space-bundle: $(STAMP)
 	$(BIN)/python scripts/build_space_bundle.py --model $(DEMO_DIR) --corpus data/synthetic-demo --output build/space
 
 lint: $(STAMP)
 	$(BIN)/ruff check ko_asr tests benchmarks recipes space scripts
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/text.py
+# Every benchmark script in turn (tens of minutes on 2 cores); figures are recorded in benchmarks/BENCHMARKS.md.
+bench: system-deps $(STAMP)
+	@for script in text model data train space; do echo "== benchmarks/$$script.py"; $(BIN)/python benchmarks/$$script.py; done

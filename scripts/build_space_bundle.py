@@ -1,5 +1,9 @@
 """Write a self-contained Hugging Face Space folder: space/ (app, README front matter, requirements, packages), the
-ko_asr wheel its requirements.txt names, the given models, and example clips from a synthetic corpus.
+ko_asr package source beside app.py, the given models, and example clips from a synthetic corpus.
+
+The Space builder installs requirements.txt before it copies the repository in, so ko_asr cannot come from a file in
+the Space: its source sits next to app.py (imported from the working directory) and requirements.txt lists its
+runtime dependencies, checked here against pyproject.toml so the two cannot drift.
 
     python scripts/build_space_bundle.py --model outputs/ds2-demo --corpus data/synthetic-demo --output build/space
 
@@ -10,40 +14,50 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
-import sys
+import tomllib
 from pathlib import Path
+
+from ko_asr.serving.registry import model_family
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = REPO / "space"
 SPACE_FILES = ("app.py", "README.md", "requirements.txt", "packages.txt")
 # What a model directory needs at inference; checkpoints, logs and evaluation outputs stay behind.
-MODEL_FILE_SUFFIXES = (".json", ".safetensors", ".txt", ".md", ".model")
+MODEL_FILE_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".md", ".model")
 
 
-def build_wheel(output: Path) -> Path:
-    before = set(output.glob("ko_asr-*.whl"))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(output), str(REPO)],
-        check=True,
-    )
-    built = sorted(set(output.glob("ko_asr-*.whl")) - before) or sorted(output.glob("ko_asr-*.whl"))
-    return built[-1]
+def copy_package(target: Path) -> int:
+    """Copy ko_asr's source files (what the wheel would hold: .py and package data), no caches."""
+    count = 0
+    for path in (REPO / "ko_asr").rglob("*"):
+        if path.is_file() and path.suffix in (".py", ".txt", ".json") and "__pycache__" not in path.parts:
+            destination = target / path.relative_to(REPO)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination)
+            count += 1
+    return count
 
 
-def check_requirements_name_wheel(requirements: Path, wheel: Path) -> None:
-    lines = [line.strip() for line in requirements.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    if f"./{wheel.name}" not in lines:
-        raise SystemExit(f"{requirements}: expected a line './{wheel.name}' (the wheel just built); found {lines}")
+def check_requirements_match_pyproject(requirements: Path) -> None:
+    listed = {line.strip() for line in requirements.read_text().splitlines() if line.strip() and not line.startswith("#")}
+    with open(REPO / "pyproject.toml", "rb") as handle:
+        declared = set(tomllib.load(handle)["project"]["dependencies"])
+    if listed != declared:
+        raise SystemExit(
+            f"{requirements} must list ko_asr's dependencies exactly as pyproject.toml does; "
+            f"missing {sorted(declared - listed)}, extra {sorted(listed - declared)}"
+        )
 
 
 def copy_model(source: Path, target: Path) -> None:
-    if not (source / "config.json").is_file():
-        raise SystemExit(f"{source}: not a saved model (no config.json); train one with `make demo`")
+    if not model_family(str(source)):
+        raise SystemExit(f"{source}: not a saved model (config.json + weights); train one with `make demo`")
     target.mkdir(parents=True)
     for path in source.iterdir():
         if path.is_file() and path.suffix in MODEL_FILE_SUFFIXES:
             shutil.copy2(path, target / path.name)
+    if not model_family(str(target)):
+        raise SystemExit(f"{source}: its weights were not copied (suffixes {MODEL_FILE_SUFFIXES})")
 
 
 def copy_examples(corpus: Path, target: Path, count: int) -> int:
@@ -65,12 +79,12 @@ def build_bundle(output: Path, models: list[Path], corpus: Path | None, examples
     output.mkdir(parents=True)
     for name in SPACE_FILES:
         shutil.copy2(SPACE / name, output / name)
-    wheel = build_wheel(output)
-    check_requirements_name_wheel(output / "requirements.txt", wheel)
+    check_requirements_match_pyproject(output / "requirements.txt")
+    files = copy_package(output)
     for model in models:
         copy_model(model, output / "models" / model.resolve().name)
     copied = copy_examples(corpus, output / "examples" / "eval_clean", examples) if corpus is not None else 0
-    print(f"Space bundle in {output}: {wheel.name}, {len(models)} model(s), {copied} example clip(s)")
+    print(f"Space bundle in {output}: ko_asr ({files} files), {len(models)} model(s), {copied} example clip(s)")
     return output
 
 

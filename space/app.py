@@ -4,7 +4,7 @@ All model logic is in `ko_asr.serving`; this file only wires widgets. Settings (
     KO_ASR_MODELS              extra models, `:`-separated: model dirs, dirs of models, or Hub ids
     KO_ASR_MAX_AUDIO_SECONDS   longest accepted input (default 600)
     KO_ASR_CONCURRENCY         requests transcribed at once (default 2); the rest wait in Gradio's queue
-    KO_ASR_EXAMPLES_CORPUS     synthetic corpus to take example clips from (default ../data/synthetic-demo)
+    KO_ASR_EXAMPLES_CORPUS     synthetic corpus for example clips (default: bundled examples/, else ../data/synthetic-demo)
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _transcribe(service: TranscriptionService):
         words = [[word, round(start, 2), round(end, 2)] for word, start, end in result.words]
         details = (
             f"{result.audio_seconds:.1f} s of audio in {result.processing_seconds:.2f} s with `{result.model}`"
-            + ("" if service.models[model_label].has_word_timestamps else " (word timings: DeepSpeech2 models only)")
+            + ("" if result.has_word_timestamps else " (word timings come from CTC models such as DeepSpeech2)")
         )
         return result.text, cer, words, details
 
@@ -86,9 +86,9 @@ def build_demo(service: TranscriptionService, examples: list[tuple[str, str]] | 
 def create_app() -> gr.Blocks:
     """The Space as configured by the environment (see the module docstring)."""
     service = TranscriptionService(find_models(SEARCH_ROOTS), ServiceConfig.from_env())
-    corpus = os.environ.get("KO_ASR_EXAMPLES_CORPUS", str(HERE.parent / "data" / "synthetic-demo"))
-    bundled = HERE / "examples"
-    examples = export_examples(bundled if bundled.is_dir() else corpus, HERE / ".examples")
+    # An explicit corpus wins; then the clips a bundle ships; then the corpus `make demo` writes.
+    default_corpus = HERE / "examples" if (HERE / "examples").is_dir() else HERE.parent / "data" / "synthetic-demo"
+    examples = export_examples(os.environ.get("KO_ASR_EXAMPLES_CORPUS", str(default_corpus)), HERE / ".examples")
     demo = build_demo(service, examples)
     return demo.queue(default_concurrency_limit=int(os.environ.get("KO_ASR_CONCURRENCY", "2")))
 

@@ -93,7 +93,7 @@ EXPECTED_ERRORS = {
     "empty.wav": "empty.wav is empty",
     "silent.wav": "silent.wav is silent",
     "notes.txt": "notes.txt is not an audio file",
-    "long.wav": "long.wav is 0.5 min long; the limit is 0.5 min",
+    "long.wav": "long.wav is 0:31.0 long; the limit is 0:30.0",
 }
 
 
@@ -101,10 +101,11 @@ EXPECTED_ERRORS = {
 
 
 def test_find_models_in_roots_and_environment(tmp_path, models_root, caplog):
-    (tmp_path / "runs" / "checkpoint-100").mkdir(parents=True)
-    (tmp_path / "empty-dir").mkdir()
     memorized = str(models_root / "memorized")
-    # a checkpoint folder beside the final model is not offered twice
+    # intermediate checkpoints are complete models too, but only the final one is offered
+    shutil.copytree(memorized, tmp_path / "runs" / "checkpoint-100")
+    (tmp_path / "empty-dir").mkdir()
+    # the same model reached twice (here through a symlink) is offered once
     os.symlink(memorized, tmp_path / "runs" / "final")
     environ = {"KO_ASR_MODELS": f"{memorized}:{tmp_path / 'empty-dir'}:someone/whisper-small-ko:/typo/path:./typo"}
     found = find_models([str(models_root), str(tmp_path / "runs"), str(tmp_path / "missing")], environ)
@@ -112,7 +113,6 @@ def test_find_models_in_roots_and_environment(tmp_path, models_root, caplog):
         ("memorized (deepspeech2)", "deepspeech2"),
         ("someone/whisper-small-ko (unknown)", "unknown"),
     ]
-    assert found[0].has_word_timestamps and not found[1].has_word_timestamps
     # the same folder name elsewhere stays selectable under its own label
     twin = tmp_path / "other" / "memorized"
     shutil.copytree(memorized, twin)
@@ -149,14 +149,39 @@ def test_model_cache_loads_each_model_once_under_concurrency(models_root, monkey
 
 @pytest.mark.parametrize(("rate", "channels"), [(8000, 1), (44100, 2), (48000, 6)])
 def test_any_rate_and_channel_count_becomes_16k_mono(tmp_path, rng, rate, channels):
-    mono = make_waveform(rng, 1.5, sampling_rate=rate)
+    # every channel different, so taking one channel instead of the mean would fail
+    multi = np.stack([make_waveform(rng, 1.5, sampling_rate=rate) * (c + 1) / channels for c in range(channels)], axis=1)
     path = tmp_path / f"clip_{rate}_{channels}.wav"
-    soundfile.write(path, np.stack([mono] * channels, axis=1), rate)
+    soundfile.write(path, multi, rate, subtype="FLOAT")
     waveform = read_audio_file(path)
     assert waveform.ndim == 1 and waveform.dtype == np.float32
     assert abs(waveform.size - 1.5 * 16000) <= 2
-    as_array = from_array(rate, (np.stack([mono] * channels, axis=1) * 32767).astype(np.int16))
+    mean_at_16k = read_audio_file(_write(tmp_path / "mean.wav", multi.mean(axis=1), rate))
+    np.testing.assert_allclose(waveform, mean_at_16k, atol=1e-5)
+    as_array = from_array(rate, (multi * 32767).astype(np.int16))
     np.testing.assert_allclose(as_array, waveform, atol=2e-3)
+
+
+def _write(path, samples, rate):
+    soundfile.write(path, samples, rate, subtype="FLOAT")
+    return path
+
+
+def test_length_and_limit_never_read_the_same():
+    from ko_asr.serving.audio_input import duration_text
+
+    assert duration_text(600.04, round_up=True) == "10:00.1" and duration_text(600) == "10:00.0"
+    assert duration_text(3725.25) == "1:02:05.2" and duration_text(2.14, round_up=True) == "0:02.2"
+
+
+def test_unsigned_pcm_is_centred_and_dc_offset_is_not_sound(service):
+    # 8-bit WAV silence is 128: it must come out as 0, and then be refused as silent
+    silent_uint8 = np.full(16000, 128, dtype=np.uint8)
+    assert np.abs(from_array(16000, silent_uint8)).max() == 0
+    with pytest.raises(InvalidInputError, match="the recording is silent"):
+        service.transcribe(next(iter(service.models)), (16000, silent_uint8))
+    with pytest.raises(InvalidInputError, match="is silent"):
+        service.transcribe(next(iter(service.models)), (16000, np.full(16000, 0.3, dtype=np.float32)))
 
 
 def test_formats_soundfile_cannot_read_go_through_ffmpeg(tmp_path, examples):
@@ -168,6 +193,35 @@ def test_formats_soundfile_cannot_read_go_through_ffmpeg(tmp_path, examples):
     waveform = read_audio_file(m4a)
     reference = read_audio_file(clip)
     assert abs(waveform.size - reference.size) < 0.05 * 16000  # AAC priming adds a few ms
+
+
+def test_ffmpeg_decodes_what_is_spoken_and_stops_past_the_limit(tmp_path, service, examples, rng):
+    clip, text = examples[0]
+    m4a = tmp_path / "clip.m4a"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", clip, "-c:a", "aac", "-b:a", "128k", str(m4a)], check=True)
+    assert service.transcribe(next(iter(service.models)), str(m4a)).text == text
+    long_m4a = tmp_path / "long.m4a"
+    soundfile.write(tmp_path / "long.wav", make_waveform(rng, MAX_SECONDS + 5), 16000)
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(tmp_path / "long.wav"), "-c:a", "aac", str(long_m4a)], check=True)
+    with pytest.raises(InvalidInputError, match=r"long.m4a is longer than the limit of 0:30\.0"):
+        service.transcribe(next(iter(service.models)), str(long_m4a))
+
+
+def test_without_ffmpeg_the_message_says_so(tmp_path, monkeypatch, examples):
+    m4a = tmp_path / "clip.m4a"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", examples[0][0], "-c:a", "aac", str(m4a)], check=True)
+    monkeypatch.setattr("ko_asr.serving.audio_input.shutil.which", lambda name: None)
+    with pytest.raises(InvalidInputError, match="clip.m4a: not a format soundfile can read, and ffmpeg is not installed"):
+        read_audio_file(m4a)
+
+
+def test_a_too_long_file_is_refused_from_its_header(service, bad_inputs, monkeypatch):
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the samples were decoded")
+
+    monkeypatch.setattr("ko_asr.serving.audio_input.soundfile.read", no_decoding)
+    with pytest.raises(InvalidInputError, match=r"long.wav is 0:31\.0 long"):
+        service.transcribe(next(iter(service.models)), str(bad_inputs["long.wav"]))
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_ERRORS))
@@ -199,8 +253,11 @@ def test_service_transcribes_with_word_timestamps_and_cer(service, examples):
     assert result.text == text
     assert result.cer == 0.0
     assert [word for word, _, _ in result.words] == text.split()
+    assert result.has_word_timestamps
     starts = [start for _, start, _ in result.words]
     assert starts == sorted(starts) and result.words[-1][2] <= result.audio_seconds + 0.05
+    # in seconds, spanning the speech: first word near the start, last one ending in the clip's second half
+    assert starts[0] < 0.3 and result.words[-1][2] > result.audio_seconds / 2
     # a reference with one syllable changed scores exactly one substitution over its characters
     wrong = "가" + text[1:]
     assert service.transcribe(label, clip, reference=wrong).cer == pytest.approx(1 / len(text.replace(" ", "")))
@@ -352,7 +409,6 @@ def test_browser_microphone_recording_is_transcribed(browser, app_url, examples)
 
 def test_space_bundle_is_self_contained(tmp_path, models_root, corpus, examples):
     import sys
-    import zipfile
 
     sys.path.insert(0, str(REPO / "scripts"))
     try:
@@ -363,17 +419,21 @@ def test_space_bundle_is_self_contained(tmp_path, models_root, corpus, examples)
     (trained / "checkpoint-1").mkdir()  # training leftovers stay behind
     (trained / "events.out.tfevents.1").write_bytes(b"x")
     bundle = build_bundle(tmp_path / "space", [trained], corpus=corpus, examples=3)
-    assert {p.name for p in bundle.iterdir()} >= {"app.py", "README.md", "requirements.txt", "packages.txt", "models", "examples"}
+    assert {p.name for p in bundle.iterdir()} >= {"app.py", "README.md", "requirements.txt", "packages.txt", "models", "examples", "ko_asr"}
     front_matter = (bundle / "README.md").read_text(encoding="utf-8").split("---")[1]
     assert "sdk: gradio" in front_matter and "app_file: app.py" in front_matter
     assert (bundle / "packages.txt").read_text().split() == ["ffmpeg"]
-    wheel = next(bundle.glob("ko_asr-*.whl"))
-    assert f"./{wheel.name}" in (bundle / "requirements.txt").read_text()
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "ko_asr/serving/service.py" in names and "ko_asr/data/sentences_ko.txt" in names
+    assert "torch==2.14.1" in (bundle / "requirements.txt").read_text().splitlines()
+    assert not list(bundle.rglob("__pycache__"))
     assert sorted(p.name for p in (bundle / "models" / "memorized").iterdir()) == sorted(
         p.name for p in (models_root / "memorized").iterdir()
     )
+    # the Space imports ko_asr from beside app.py: the copied package is complete enough for the whole serving path
+    imported = subprocess.run(
+        [sys.executable, "-c", "import ko_asr.serving, ko_asr.data; print(ko_asr.__file__)"],
+        cwd=bundle, capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    assert Path(imported).resolve() == (bundle / "ko_asr" / "__init__.py").resolve()
     # the bundled app finds the bundled model and example clips by itself
     spec = importlib.util.spec_from_file_location("bundled_app", bundle / "app.py")
     app = importlib.util.module_from_spec(spec)
@@ -381,6 +441,41 @@ def test_space_bundle_is_self_contained(tmp_path, models_root, corpus, examples)
     assert [s.label for s in find_models(app.SEARCH_ROOTS, environ={})][0] == "memorized (deepspeech2)"
     bundled = export_examples(bundle / "examples", tmp_path / "clips")
     assert [text for _, text in bundled] == [text for _, text in export_examples(corpus, tmp_path / "direct", count=3)]
+
+
+def test_bundle_refuses_requirements_that_drift_from_pyproject(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        from build_space_bundle import check_requirements_match_pyproject
+    finally:
+        sys.path.pop(0)
+    drifted = tmp_path / "requirements.txt"
+    drifted.write_text((REPO / "space" / "requirements.txt").read_text().replace("torch==2.14.1", "torch==2.13.0"))
+    with pytest.raises(SystemExit, match=r"missing \['torch==2.14.1'\], extra \['torch==2.13.0'\]"):
+        check_requirements_match_pyproject(drifted)
+    check_requirements_match_pyproject(REPO / "space" / "requirements.txt")
+
+
+def test_create_app_reads_its_settings_from_the_environment(monkeypatch, models_root, corpus, examples):
+    monkeypatch.setenv("KO_ASR_MODELS", str(models_root))
+    monkeypatch.setenv("KO_ASR_MAX_AUDIO_SECONDS", "1.5")
+    monkeypatch.setenv("KO_ASR_CONCURRENCY", "3")
+    monkeypatch.setenv("KO_ASR_EXAMPLES_CORPUS", str(corpus))
+    demo = load_app_module().create_app()
+    assert demo._queue.default_concurrency_limit == 3
+    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(demo.local_url, verbose=False)
+        dropdown = next(c for c in client.config["components"] if c["props"].get("elem_id") == "model")
+        assert "memorized (deepspeech2)" in [choice[0] for choice in dropdown["props"]["choices"]]
+        example_sets = [c for c in client.config["components"] if c.get("type") == "dataset"]
+        assert example_sets and len(example_sets[0]["props"]["samples"]) == 4
+        with pytest.raises(AppError, match=r"is 0:02\.\d long; the limit is 0:01\.5"):
+            client.predict("memorized (deepspeech2)", handle_file(examples[0][0]), "", api_name="/transcribe")
+    finally:
+        demo.close()
 
 
 @pytest.fixture(scope="module")
@@ -398,7 +493,7 @@ def whisper_dir(tmp_path_factory):
     return directory
 
 
-def test_whisper_models_are_offered_and_transcribe_long_audio(whisper_dir, models_root, rng):
+def test_whisper_models_are_offered_and_transcribe_long_audio(whisper_dir, models_root, rng, monkeypatch):
     found = find_models([str(models_root)], environ={"KO_ASR_MODELS": str(whisper_dir)})
     assert [(s.label, s.family) for s in found] == [("memorized (deepspeech2)", "deepspeech2"), ("whisper-tiny (whisper)", "whisper")]
     service = TranscriptionService(found, ServiceConfig(max_seconds=MAX_SECONDS * 2))
@@ -407,10 +502,15 @@ def test_whisper_models_are_offered_and_transcribe_long_audio(whisper_dir, model
     handle = asr.model.get_encoder().register_forward_pre_hook(
         lambda module, args, kwargs: windows.append((args[0] if args else kwargs["input_features"]).shape), with_kwargs=True
     )
+    languages = []
+    generate = asr.model.generate
+    monkeypatch.setattr(asr.model, "generate", lambda *a, **kw: languages.append(kw.get("language")) or generate(*a, **kw))
     try:
         result = service.transcribe("whisper-tiny (whisper)", (16000, make_waveform(rng, 45.0)))
     finally:
         handle.remove()
+    assert languages and set(languages) == {"korean"}  # no language detection in a Korean demo
+    assert not result.has_word_timestamps
     # a random model's text is noise; what matters is that 45 s went through Whisper's 30 s windows, in >= 2 passes
     assert isinstance(result.text, str) and result.words == []
     assert result.audio_seconds == pytest.approx(45.0)

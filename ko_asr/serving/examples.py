@@ -32,7 +32,7 @@ def export_examples(corpus_root: str | os.PathLike[str], output_dir: str | os.Pa
     examples = []
     for pcm in sorted(folder.glob("*.pcm"))[:count]:
         wav = output_dir / f"{pcm.stem}.wav"
-        if not wav.exists():
-            soundfile.write(wav, read_pcm(pcm), SAMPLING_RATE, subtype="PCM_16")
+        # Always rewritten (milliseconds): a regenerated corpus must not pair old audio with new references.
+        soundfile.write(wav, read_pcm(pcm), SAMPLING_RATE, subtype="PCM_16")
         examples.append((str(wav), normalize_transcript(read_transcript(pcm.with_suffix(".txt")), policy="phonetic")))
     return examples

@@ -28,20 +28,16 @@ class ModelSource:
     Args:
         label: What the model dropdown shows; unique.
         path: A local directory or a Hub repository id.
-        family: `"deepspeech2"`, `"whisper"`, or `"unknown"` for a Hub id not inspected yet.
+        family: The config's `model_type` (`"deepspeech2"`, `"whisper"`, ...), or `"unknown"` for a Hub id not
+            inspected yet.
     """
 
     label: str
     path: str
     family: str
 
-    @property
-    def has_word_timestamps(self) -> bool:
-        # CTC character offsets give word times; Whisper's need alignment heads a fine-tuned model may lack.
-        return self.family == "deepspeech2"
 
-
-def _family(directory: str) -> str | None:
+def model_family(directory: str) -> str | None:
     """The model family of a saved model directory, or None if it is not one (checkpoint folders included)."""
     config_file = os.path.join(directory, "config.json")
     if not os.path.isfile(config_file) or not any(os.path.exists(os.path.join(directory, f)) for f in _WEIGHT_FILES):
@@ -52,7 +48,7 @@ def _family(directory: str) -> str | None:
 
 
 def _models_in(root: str) -> list[tuple[str, str]]:
-    family = _family(root)
+    family = model_family(root)
     if family is not None:
         return [(root, family)]
     if not os.path.isdir(root):
@@ -60,7 +56,7 @@ def _models_in(root: str) -> list[tuple[str, str]]:
     found = []
     for name in sorted(os.listdir(root)):
         child = os.path.join(root, name)
-        if not name.startswith("checkpoint-") and (family := _family(child)) is not None:
+        if not name.startswith("checkpoint-") and (family := model_family(child)) is not None:
             found.append((child, family))
     return found
 
@@ -121,9 +117,7 @@ class ModelCache:
 
         import ko_asr  # noqa: F401 - registers DeepSpeech2 with the Auto classes
 
-        # ignore_warning: the pipeline calls chunking "experimental" for seq2seq models; 30 s windows merged on their
-        # overlaps are how long audio reaches Whisper here, deliberately (tested in tests/test_space.py).
-        return pipeline("automatic-speech-recognition", model=source.path, device=self.device, ignore_warning=True)
+        return pipeline("automatic-speech-recognition", model=source.path, device=self.device)
 
     def __len__(self) -> int:
         return len(self._pipelines)

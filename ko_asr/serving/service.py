@@ -19,6 +19,9 @@ from .audio_input import InvalidInputError, from_array, read_audio_file, validat
 from .registry import ModelCache, ModelSource
 
 MAX_SECONDS_ENV = "KO_ASR_MAX_AUDIO_SECONDS"
+#: Pipeline types whose output carries character offsets, hence word timestamps.
+CTC_PIPELINE_TYPES = ("ctc", "ctc_with_lm")
+WHISPER_WINDOW_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -28,13 +31,15 @@ class ServiceConfig:
     Args:
         max_seconds: Longest accepted input (default 10 minutes; `$KO_ASR_MAX_AUDIO_SECONDS` overrides).
         chunk_length_s: Inputs longer than this go through the pipeline's chunking with `stride_length_s` of context
-            on each side, so memory stays flat in the input length. Whisper always uses its own 30 s window.
+            on each side, so memory stays flat in the input length. Whisper always uses its own 30 s windows.
         stride_length_s: See `chunk_length_s`.
+        whisper_language: Language Whisper models transcribe in (no language detection: this is a Korean demo).
     """
 
     max_seconds: float = 600.0
     chunk_length_s: float = 20.0
     stride_length_s: float = 2.0
+    whisper_language: str = "korean"
 
     @classmethod
     def from_env(cls) -> ServiceConfig:
@@ -43,12 +48,14 @@ class ServiceConfig:
 
 @dataclass
 class Transcription:
-    """One request's result. `words` holds `(word, start_s, end_s)`; `cer` is set when a reference was given."""
+    """One request's result. `words` holds `(word, start_s, end_s)` when the model gives word times (CTC models:
+    `has_word_timestamps`); `cer` is set when a reference was given."""
 
     text: str
     model: str
     audio_seconds: float
     processing_seconds: float
+    has_word_timestamps: bool = False
     words: list[tuple[str, float, float]] = field(default_factory=list)
     cer: float | None = None
 
@@ -65,10 +72,11 @@ class TranscriptionService:
         """A file path or Gradio's `(rate, samples)` as a validated 16 kHz mono waveform."""
         if audio is None:
             raise InvalidInputError("no audio: upload a file or record from the microphone first")
+        limit = self.config.max_seconds
         if isinstance(audio, tuple):
-            waveform, name = from_array(*audio), "the recording"
+            waveform, name = from_array(*audio, max_seconds=limit), "the recording"
         else:
-            waveform, name = read_audio_file(audio), os.path.basename(os.fspath(audio))
+            waveform, name = read_audio_file(audio, max_seconds=limit), os.path.basename(os.fspath(audio))
         validate_waveform(waveform, self.config.max_seconds, name=name)
         return waveform
 
@@ -85,7 +93,8 @@ class TranscriptionService:
         source = self.models[model_label]
         waveform = self.waveform_of(audio)
         started = time.perf_counter()
-        result = self._run(source, waveform)
+        asr = self._pipeline(source)
+        result = asr({"raw": waveform, "sampling_rate": SAMPLING_RATE}, **self._call_kwargs(asr.type, waveform.size / SAMPLING_RATE))
         text = result["text"].strip()
         words = [(c["text"], float(c["timestamp"][0]), float(c["timestamp"][1])) for c in result.get("chunks", [])]
         return Transcription(
@@ -93,23 +102,33 @@ class TranscriptionService:
             model=model_label,
             audio_seconds=waveform.size / SAMPLING_RATE,
             processing_seconds=time.perf_counter() - started,
+            has_word_timestamps=asr.type in CTC_PIPELINE_TYPES,
             words=words,
             cer=self._cer(reference, text),
         )
 
-    def _run(self, source: ModelSource, waveform: np.ndarray) -> dict:
+    def _pipeline(self, source: ModelSource):
         try:
-            asr = self.cache.get(source)
+            return self.cache.get(source)
         except (OSError, ValueError) as error:  # missing files, a Hub id while offline, an unsupported config
             raise InvalidInputError(f"model {source.label} could not be loaded from {source.path}: {error}") from error
-        inputs = {"raw": waveform, "sampling_rate": SAMPLING_RATE}
-        seconds = waveform.size / SAMPLING_RATE
-        if source.family == "whisper" or asr.type == "seq2seq_whisper":
-            return asr(inputs, chunk_length_s=30.0 if seconds > 30.0 else None)
-        kwargs = {"return_timestamps": "word"}
-        if seconds > self.config.chunk_length_s:
-            kwargs.update(chunk_length_s=self.config.chunk_length_s, stride_length_s=self.config.stride_length_s)
-        return asr(inputs, **kwargs)
+
+    def _call_kwargs(self, pipeline_type: str, seconds: float) -> dict:
+        """Pipeline arguments per model kind: CTC gets word offsets and chunking past `chunk_length_s`; Whisper a
+        fixed language and 30 s windows; any other seq2seq model a plain call."""
+        if pipeline_type in CTC_PIPELINE_TYPES:
+            kwargs = {"return_timestamps": "word"}
+            if seconds > self.config.chunk_length_s:
+                kwargs.update(chunk_length_s=self.config.chunk_length_s, stride_length_s=self.config.stride_length_s)
+            return kwargs
+        if pipeline_type == "seq2seq_whisper":
+            kwargs = {"generate_kwargs": {"language": self.config.whisper_language, "task": "transcribe"}}
+            if seconds > WHISPER_WINDOW_S:
+                # The pipeline calls chunking "experimental" for seq2seq models; 30 s windows merged on their overlaps
+                # are deliberate here (tests/test_space.py), so the per-call warning is silenced.
+                kwargs.update(chunk_length_s=WHISPER_WINDOW_S, ignore_warning=True)
+            return kwargs
+        return {}
 
     @staticmethod
     def _cer(reference: str | None, hypothesis: str) -> float | None:
