@@ -77,7 +77,7 @@ class TranscriptionService:
             waveform, name = from_array(*audio, max_seconds=limit), "the recording"
         else:
             waveform, name = read_audio_file(audio, max_seconds=limit), os.path.basename(os.fspath(audio))
-        validate_waveform(waveform, self.config.max_seconds, name=name)
+        validate_waveform(waveform, limit, name=name)
         return waveform
 
     def transcribe(self, model_label: str, audio, reference: str | None = None) -> Transcription:
@@ -92,8 +92,8 @@ class TranscriptionService:
             raise InvalidInputError(f"unknown model {model_label!r}; available: {known}")
         source = self.models[model_label]
         waveform = self.waveform_of(audio)
-        started = time.perf_counter()
         asr = self._pipeline(source)
+        started = time.perf_counter()  # after loading: the details line reports transcription time
         result = asr({"raw": waveform, "sampling_rate": SAMPLING_RATE}, **self._call_kwargs(asr.type, waveform.size / SAMPLING_RATE))
         text = result["text"].strip()
         words = [(c["text"], float(c["timestamp"][0]), float(c["timestamp"][1])) for c in result.get("chunks", [])]
