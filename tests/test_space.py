@@ -37,11 +37,22 @@ SCREENSHOTS = Path(os.environ.get("KO_ASR_TEST_OUTPUT", REPO / "build" / "test-o
 MAX_SECONDS = 30.0
 
 
-def load_app_module():
-    spec = importlib.util.spec_from_file_location("space_app", REPO / "space" / "app.py")
+def load_module(path: Path, name: str):
+    """Import a script that is not part of the package (the Space app, the bundle builder) by path."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_app_module():
+    return load_module(REPO / "space" / "app.py", "space_app")
+
+
+def encode_aac(source, target: Path, *options: str) -> Path:
+    """An M4A (AAC) copy of `source`: a container libsndfile cannot read."""
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(source), "-c:a", "aac", *options, str(target)], check=True)
+    return target
 
 
 @pytest.fixture(scope="module")
@@ -186,8 +197,7 @@ def test_unsigned_pcm_is_centred_and_dc_offset_is_not_sound(service):
 
 def test_formats_soundfile_cannot_read_go_through_ffmpeg(tmp_path, examples):
     clip = examples[0][0]
-    m4a = tmp_path / "clip.m4a"
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", clip, "-c:a", "aac", str(m4a)], check=True)
+    m4a = encode_aac(clip, tmp_path / "clip.m4a")
     with pytest.raises(soundfile.LibsndfileError):
         soundfile.read(m4a)
     waveform = read_audio_file(m4a)
@@ -197,19 +207,16 @@ def test_formats_soundfile_cannot_read_go_through_ffmpeg(tmp_path, examples):
 
 def test_ffmpeg_decodes_what_is_spoken_and_stops_past_the_limit(tmp_path, service, examples, rng):
     clip, text = examples[0]
-    m4a = tmp_path / "clip.m4a"
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", clip, "-c:a", "aac", "-b:a", "128k", str(m4a)], check=True)
+    m4a = encode_aac(clip, tmp_path / "clip.m4a", "-b:a", "128k")
     assert service.transcribe(next(iter(service.models)), str(m4a)).text == text
-    long_m4a = tmp_path / "long.m4a"
     soundfile.write(tmp_path / "long.wav", make_waveform(rng, MAX_SECONDS + 5), 16000)
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(tmp_path / "long.wav"), "-c:a", "aac", str(long_m4a)], check=True)
+    long_m4a = encode_aac(tmp_path / "long.wav", tmp_path / "long.m4a")
     with pytest.raises(InvalidInputError, match=r"long.m4a is longer than the limit of 0:30\.0"):
         service.transcribe(next(iter(service.models)), str(long_m4a))
 
 
 def test_without_ffmpeg_the_message_says_so(tmp_path, monkeypatch, examples):
-    m4a = tmp_path / "clip.m4a"
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", examples[0][0], "-c:a", "aac", str(m4a)], check=True)
+    m4a = encode_aac(examples[0][0], tmp_path / "clip.m4a")
     monkeypatch.setattr("ko_asr.serving.audio_input.shutil.which", lambda name: None)
     with pytest.raises(InvalidInputError, match="clip.m4a: not a format soundfile can read, and ffmpeg is not installed"):
         read_audio_file(m4a)
@@ -410,11 +417,7 @@ def test_browser_microphone_recording_is_transcribed(browser, app_url, examples)
 def test_space_bundle_is_self_contained(tmp_path, models_root, corpus, examples):
     import sys
 
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        from build_space_bundle import build_bundle
-    finally:
-        sys.path.pop(0)
+    build_bundle = load_module(REPO / "scripts" / "build_space_bundle.py", "build_space_bundle").build_bundle
     trained = shutil.copytree(models_root / "memorized", tmp_path / "run" / "memorized")
     (trained / "checkpoint-1").mkdir()  # training leftovers stay behind
     (trained / "events.out.tfevents.1").write_bytes(b"x")
@@ -435,22 +438,15 @@ def test_space_bundle_is_self_contained(tmp_path, models_root, corpus, examples)
     ).stdout.strip()
     assert Path(imported).resolve() == (bundle / "ko_asr" / "__init__.py").resolve()
     # the bundled app finds the bundled model and example clips by itself
-    spec = importlib.util.spec_from_file_location("bundled_app", bundle / "app.py")
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
+    app = load_module(bundle / "app.py", "bundled_app")
     assert [s.label for s in find_models(app.SEARCH_ROOTS, environ={})][0] == "memorized (deepspeech2)"
     bundled = export_examples(bundle / "examples", tmp_path / "clips")
     assert [text for _, text in bundled] == [text for _, text in export_examples(corpus, tmp_path / "direct", count=3)]
 
 
 def test_bundle_refuses_requirements_that_drift_from_pyproject(tmp_path):
-    import sys
-
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        from build_space_bundle import check_requirements_match_pyproject
-    finally:
-        sys.path.pop(0)
+    bundler = load_module(REPO / "scripts" / "build_space_bundle.py", "build_space_bundle")
+    check_requirements_match_pyproject = bundler.check_requirements_match_pyproject
     drifted = tmp_path / "requirements.txt"
     drifted.write_text((REPO / "space" / "requirements.txt").read_text().replace("torch==2.14.1", "torch==2.13.0"))
     with pytest.raises(SystemExit, match=r"missing \['torch==2.14.1'\], extra \['torch==2.13.0'\]"):
