@@ -23,6 +23,7 @@ from ko_asr import (
     DeepSpeech2ForCTC,
     DeepSpeech2Processor,
 )
+from ko_asr.data import column
 from ko_asr.data.batching import DurationBucketBatchSampler
 from ko_asr.data.collators import CTCCollator
 from ko_asr.data.sources import load_corpus
@@ -60,8 +61,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     train = load_corpus("synthetic", ["train"], policy="phonetic")["train"]
-    durations = np.asarray(train["duration"])
-    tokenizer = DeepSpeech2CTCTokenizer.from_corpus(train["text"], units="jamo")
+    durations = np.asarray(column(train, "duration"))
+    tokenizer = DeepSpeech2CTCTokenizer.from_corpus(column(train, "text"), units="jamo")
     processor = DeepSpeech2Processor(DeepSpeech2FeatureExtractor(feature_type="mel", feature_size=64), tokenizer)
     collator = CTCCollator(processor)
     torch.manual_seed(0)

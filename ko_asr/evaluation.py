@@ -6,12 +6,14 @@ is scored on the same text.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from .data.audio import column
 from .data.collators import CTCCollator, Seq2SeqCollator
 from .metrics import compute_metrics
 from .text import normalize_transcript
@@ -85,7 +87,7 @@ def transcribe_dataset(
         rows = accelerator.gather_for_metrics(rows, use_gather_object=True)
         if mean_loss is not None:
             mean_loss = accelerator.reduce(torch.tensor(mean_loss, device=accelerator.device), "mean").item()
-    references = dict(zip(dataset["id"], dataset["text"]))
+    references = dict(zip(column(dataset, "id"), column(dataset, "text")))
     rows = [{"id": r["id"], "reference": references[r["id"]], "hypothesis": r["hypothesis"]} for r in rows]
     return rows, mean_loss
 
@@ -103,9 +105,9 @@ def load_asr_model(path: str, device: str | torch.device = "cpu"):
     """Load a saved model and its processor in eval mode: DeepSpeech2 (CTC, after `import ko_asr`) or Whisper."""
     from transformers import AutoConfig, AutoModelForCTC, AutoModelForSpeechSeq2Seq, AutoProcessor
 
-    encoder_decoder = getattr(AutoConfig.from_pretrained(path), "is_encoder_decoder", False)
-    model_class = AutoModelForSpeechSeq2Seq if encoder_decoder else AutoModelForCTC
-    return model_class.from_pretrained(path).to(device).eval(), AutoProcessor.from_pretrained(path)
+    config = AutoConfig.from_pretrained(path)
+    model_class = AutoModelForSpeechSeq2Seq if getattr(config, "is_encoder_decoder", False) else AutoModelForCTC
+    return model_class.from_pretrained(path, config=config).to(device).eval(), AutoProcessor.from_pretrained(path)
 
 
 def transcribe_waveform(model, processor, waveform, generate_kwargs: dict | None = None) -> str:
@@ -132,7 +134,7 @@ class measure_peak_rss:  # noqa: N801 - used as a context manager, like a functi
     @staticmethod
     def _rss() -> int:
         with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * 4096
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
     def _watch(self):
         while not self._done.wait(0.005):

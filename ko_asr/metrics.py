@@ -32,35 +32,20 @@ def _check(references: Sequence[str], hypotheses: Sequence[str]) -> tuple[list[s
     return references, [" ".join(h.split()) for h in hypotheses]
 
 
-def _char_rate(references: list[str], hypotheses: list[str]) -> float:
-    # jiwer rejects empty references: their hypothesis characters are all insertions.
-    kept = [(r, h) for r, h in zip(references, hypotheses) if r]
-    inserted = sum(len(h) for r, h in zip(references, hypotheses) if not r)
-    output = jiwer.process_characters([r for r, _ in kept], [h for _, h in kept])
-    edits = output.substitutions + output.deletions + output.insertions + inserted
-    return edits / (output.substitutions + output.deletions + output.hits)
-
-
 def cer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     """Character error rate with all spaces removed."""
     references, hypotheses = _check(references, hypotheses)
-    return _char_rate([r.replace(" ", "") for r in references], [h.replace(" ", "") for h in hypotheses])
+    return jiwer.cer([r.replace(" ", "") for r in references], [h.replace(" ", "") for h in hypotheses])
 
 
 def cer_with_spaces(references: Sequence[str], hypotheses: Sequence[str]) -> float:
     """Character error rate counting the space as a character."""
-    return _char_rate(*_check(references, hypotheses))
+    return jiwer.cer(*_check(references, hypotheses))
 
 
 def wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
-    """Word error rate over space-separated words."""
-    references, hypotheses = _check(references, hypotheses)
-    kept = [(r, h) for r, h in zip(references, hypotheses) if r]
-    inserted = sum(len(h.split()) for r, h in zip(references, hypotheses) if not r)
-    output = jiwer.process_words([r for r, _ in kept], [h for _, h in kept])
-    return (output.substitutions + output.deletions + output.insertions + inserted) / (
-        output.substitutions + output.deletions + output.hits
-    )
+    """Word error rate over space-separated words (an empty reference's hypothesis words are all insertions)."""
+    return jiwer.wer(*_check(references, hypotheses))
 
 
 def respace_to_reference(reference: str, hypothesis: str) -> str:

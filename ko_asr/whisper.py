@@ -26,9 +26,9 @@ def _encoding():
 
 def offline_whisper_tokenizer(language: str = "korean", task: str = "transcribe") -> WhisperTokenizer:
     """The multilingual Whisper tokenizer, ids identical to openai-whisper's `multilingual` encoding."""
+    encoding = _encoding()  # first: its ImportError says how to install openai-whisper
     import whisper
 
-    encoding = _encoding()
     ranks_file = os.path.join(os.path.dirname(whisper.__file__), "assets", "multilingual.tiktoken")
     vocab, merges = TikTokenConverter(vocab_file=ranks_file).extract_vocab_merges_from_model(ranks_file)
     specials = sorted(encoding._special_tokens.items(), key=lambda item: item[1])

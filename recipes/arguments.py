@@ -9,14 +9,12 @@ from __future__ import annotations
 import dataclasses
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import datasets
 import yaml
 from transformers import HfArgumentParser
 
-from ko_asr.data import decode_audio
-from ko_asr.data.augment import WaveformAugmenter
+from ko_asr.data.augment import WaveformAugmenter, load_noise_clips
 from ko_asr.data.sources import load_corpus
 from ko_asr.training import TrainingLoopConfig
 
@@ -81,11 +79,10 @@ class AugmentArguments:
 
     def build(self, seed: int) -> WaveformAugmenter:
         """The collator's augmenter (noise clips read once from `noise_dir`)."""
-        clips = [decode_audio(p) for p in sorted(Path(self.noise_dir).rglob("*.wav"))] if self.noise_dir else []
         return WaveformAugmenter(
             noise_prob=self.noise_prob,
             snr_range_db=(self.snr_min_db, self.snr_max_db),
-            noise_clips=clips,
+            noise_clips=load_noise_clips(self.noise_dir),
             speed_factors=(0.9, 1.0, 1.1) if self.speed_perturb else (1.0,),
             seed=seed,
         )

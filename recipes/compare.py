@@ -25,9 +25,9 @@ import numpy as np  # noqa: E402
 from arguments import parse_config  # noqa: E402
 
 import ko_asr  # noqa: E402, F401  (registers DeepSpeech2 with the Auto classes)
-from ko_asr.data import decode_audio  # noqa: E402
+from ko_asr.data import SAMPLING_RATE, column  # noqa: E402
 from ko_asr.data.audio import decode_audio_batch  # noqa: E402
-from ko_asr.data.augment import generated_noise, mix_at_snr  # noqa: E402
+from ko_asr.data.augment import generated_noise, load_noise_clips, mix_at_snr  # noqa: E402
 from ko_asr.data.sources import load_corpus  # noqa: E402
 from ko_asr.evaluation import evaluate_dataset, load_asr_model, measure_peak_rss, transcribe_waveform  # noqa: E402
 from ko_asr.metrics import METRICS  # noqa: E402
@@ -69,10 +69,10 @@ def main(argv: list[str] | None = None) -> dict:
                          synthetic_size=args.synthetic_size)
     splits = {s: corpus[s].select(range(min(args.max_samples, len(corpus[s])))) if args.max_samples else corpus[s]
               for s in args.splits}
-    clips = [decode_audio(p) for p in sorted(Path(args.noise_dir).rglob("*.wav"))] if args.noise_dir else []
+    clips = load_noise_clips(args.noise_dir)
     probe_rng = np.random.default_rng(0)
-    probes = {"silence": np.zeros(3 * 16000, dtype=np.float32),
-              "noise_only": (0.05 * generated_noise("pink", 3 * 16000, probe_rng)).astype(np.float32)}
+    probes = {"silence": np.zeros(3 * SAMPLING_RATE, dtype=np.float32),
+              "noise_only": (0.05 * generated_noise("pink", 3 * SAMPLING_RATE, probe_rng)).astype(np.float32)}
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     results: dict = {"dataset": args.dataset, "policy": args.policy, "models": {}}
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
                 metrics, _ = evaluate_dataset(model, processor, dataset, batch_size=args.batch_size, policy=args.policy,
                                               desc=f"{Path(path).name} {split}")
                 elapsed = time.perf_counter() - start
-            audio_seconds = float(sum(dataset["duration"]))
+            audio_seconds = float(sum(column(dataset, "duration")))
             entry["splits"][split] = {**metrics, "cpu_rtf": elapsed / audio_seconds, "peak_rss_growth_mib": memory.peak_mib}
         entry["hallucination_chars"] = {name: len(transcribe_waveform(model, processor, wave).replace(" ", ""))
                                         for name, wave in probes.items()}

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from arguments import AugmentArguments, DataArguments, TrainingLoopConfig, parse_config  # noqa: E402
 from transformers import WhisperConfig, WhisperForConditionalGeneration, WhisperProcessor, set_seed  # noqa: E402
 
+from ko_asr.data import column  # noqa: E402
 from ko_asr.data.collators import Seq2SeqCollator  # noqa: E402
 from ko_asr.evaluation import evaluate_dataset  # noqa: E402
 from ko_asr.training import TrainingTask, make_accelerator, run_training  # noqa: E402
@@ -71,10 +72,10 @@ def build_model(args: WhisperArguments) -> tuple[WhisperForConditionalGeneration
 
 def fits_whisper(dataset, processor, max_label_tokens: int, split: str) -> tuple[object, dict[str, int]]:
     """Drop (and count) audio over Whisper's 30 s window and labels longer than the decoder allows."""
-    too_long_audio = [i for i, d in enumerate(dataset["duration"]) if d > WHISPER_WINDOW_SECONDS]
-    lengths = [len(ids) for ids in processor.tokenizer(list(dataset["text"])).input_ids]
-    too_long_labels = [i for i, n in enumerate(lengths) if n > max_label_tokens and i not in set(too_long_audio)]
-    dropped = set(too_long_audio) | set(too_long_labels)
+    too_long_audio = {i for i, d in enumerate(column(dataset, "duration")) if d > WHISPER_WINDOW_SECONDS}
+    lengths = [len(ids) for ids in processor.tokenizer(column(dataset, "text")).input_ids]
+    too_long_labels = {i for i, n in enumerate(lengths) if n > max_label_tokens and i not in too_long_audio}
+    dropped = too_long_audio | too_long_labels
     counts = {f"{split}_audio_over_30s": len(too_long_audio), f"{split}_labels_over_{max_label_tokens}_tokens": len(too_long_labels)}
     if dropped:
         dataset = dataset.select([i for i in range(len(dataset)) if i not in dropped])

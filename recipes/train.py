@@ -25,6 +25,7 @@ from ko_asr import (  # noqa: E402
     DeepSpeech2ForCTC,
     DeepSpeech2Processor,
 )
+from ko_asr.data import column  # noqa: E402
 from ko_asr.data.collators import CTCCollator  # noqa: E402
 from ko_asr.evaluation import evaluate_dataset  # noqa: E402
 from ko_asr.training import TrainingTask, make_accelerator, run_training  # noqa: E402
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         overrides = json.loads(model_args.model_overrides)
         probe = DeepSpeech2Config.from_preset(model_args.preset, **overrides)
-        processor = build_processor(data, train["text"], probe.num_input_features, probe.input_hop_length)
+        processor = build_processor(data, column(train, "text"), probe.num_input_features, probe.input_hop_length)
         config = DeepSpeech2Config.from_preset(
             model_args.preset, **{**overrides, **spec_augment},
             vocab_size=len(processor.tokenizer), pad_token_id=processor.tokenizer.pad_token_id,
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
         model = DeepSpeech2ForCTC(config)
 
     params = sum(p.numel() for p in model.parameters())
-    hours = sum(train["duration"]) / 3600
+    hours = sum(column(train, "duration")) / 3600
     synthetic_note = " Synthetic espeak-ng speech: not real-speech accuracy." if data.dataset == "synthetic" else ""
     task = TrainingTask(
         model=model,

@@ -75,6 +75,15 @@ def audio_duration(audio: dict[str, Any]) -> float:
     return info.frames / info.samplerate
 
 
+def column(dataset, name: str) -> list:
+    """All values of a non-audio column, read from Arrow without decoding any audio.
+
+    `dataset[name]` on a dataset with the decoding transform is a lazy column that formats row by row, so summing
+    durations or listing texts would decode every file; dropping the format first reads only the column.
+    """
+    return dataset.with_format(None)[name][:]
+
+
 def decode_audio_batch(batch: dict[str, list]) -> dict[str, list]:
     """A `datasets` transform: replaces each `audio` value by `{"path", "array", "sampling_rate"}`."""
     if "audio" in batch:

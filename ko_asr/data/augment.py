@@ -4,12 +4,14 @@ SpecAugment lives in the model (`DeepSpeech2Config.mask_time_prob` ...), applied
 
 from __future__ import annotations
 
+import os
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from .audio import to_mono_resampled
+from .audio import SAMPLING_RATE, decode_audio, to_mono_resampled
 
 
 def fit_noise(noise: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
@@ -49,12 +51,17 @@ def generated_noise(kind: str, length: int, rng: np.random.Generator) -> np.ndar
     return (shaped / (shaped.std() or 1.0)).astype(np.float32)
 
 
+def load_noise_clips(directory: str | os.PathLike[str] | None) -> list[np.ndarray]:
+    """Every `.wav` under `directory` (recursively, sorted) as 16 kHz mono; none when `directory` is unset."""
+    return [decode_audio(path) for path in sorted(Path(directory).rglob("*.wav"))] if directory else []
+
+
 def speed_perturb(waveform: np.ndarray, factor: float) -> np.ndarray:
     """Kaldi-style speed perturbation: play `factor` times faster (tempo and pitch together), by resampling."""
     if factor == 1.0:
         return waveform
     # Reading the samples as if recorded at rate·factor and resampling to rate shortens the audio by `factor`.
-    return to_mono_resampled(waveform, int(round(16000 * factor)), 16000)
+    return to_mono_resampled(waveform, int(round(SAMPLING_RATE * factor)), SAMPLING_RATE)
 
 
 @dataclass

@@ -12,19 +12,26 @@ from .audio import SAMPLING_RATE
 from .augment import WaveformAugmenter
 
 
-def _waveforms(examples: list[dict[str, Any]], augment: WaveformAugmenter | None) -> list[np.ndarray]:
-    waveforms = [np.asarray(e["audio"]["array"], dtype=np.float32) for e in examples]
-    if augment is not None and augment.active:
-        rng = augment.batch_rng([str(e["id"]) for e in examples])
-        waveforms = [augment(w, rng) for w in waveforms]
-    return waveforms
-
-
 def _pad_labels(token_ids: list[list[int]]) -> torch.Tensor:
     labels = torch.full((len(token_ids), max(1, max(map(len, token_ids)))), -100, dtype=torch.long)
     for row, ids in enumerate(token_ids):
         labels[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
     return labels
+
+
+def _collate(
+    processor, examples: list[dict[str, Any]], augment: WaveformAugmenter | None, token_ids: list[list[int]]
+) -> dict[str, Any]:
+    """What both collators share: (augmented) waveforms -> features, padded labels, ids and audio seconds."""
+    waveforms = [np.asarray(e["audio"]["array"], dtype=np.float32) for e in examples]
+    if augment is not None and augment.active:
+        rng = augment.batch_rng([str(e["id"]) for e in examples])
+        waveforms = [augment(w, rng) for w in waveforms]
+    batch = processor.feature_extractor(waveforms, sampling_rate=SAMPLING_RATE, return_tensors="pt")
+    batch["labels"] = _pad_labels(token_ids)
+    batch["ids"] = [e["id"] for e in examples]
+    batch["audio_seconds"] = sum(w.size for w in waveforms) / SAMPLING_RATE
+    return batch
 
 
 @dataclass
@@ -43,13 +50,8 @@ class CTCCollator:
     augment: WaveformAugmenter | None = None
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
-        waveforms = _waveforms(examples, self.augment)
-        batch = self.processor.feature_extractor(waveforms, sampling_rate=SAMPLING_RATE, return_tensors="pt")
-        tokenizer = self.processor.tokenizer
-        batch["labels"] = _pad_labels([tokenizer(e["text"]).input_ids for e in examples])
-        batch["ids"] = [e["id"] for e in examples]
-        batch["audio_seconds"] = sum(w.size for w in waveforms) / SAMPLING_RATE
-        return batch
+        token_ids = [self.processor.tokenizer(e["text"]).input_ids for e in examples]
+        return _collate(self.processor, examples, self.augment, token_ids)
 
 
 @dataclass
@@ -70,11 +72,6 @@ class Seq2SeqCollator:
     augment: WaveformAugmenter | None = None
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
-        waveforms = _waveforms(examples, self.augment)
-        batch = self.processor.feature_extractor(waveforms, sampling_rate=SAMPLING_RATE, return_tensors="pt")
         token_ids = [self.processor.tokenizer(e["text"]).input_ids for e in examples]
         token_ids = [ids[1:] if ids and ids[0] == self.decoder_start_token_id else ids for ids in token_ids]
-        batch["labels"] = _pad_labels(token_ids)
-        batch["ids"] = [e["id"] for e in examples]
-        batch["audio_seconds"] = sum(w.size for w in waveforms) / SAMPLING_RATE
-        return batch
+        return _collate(self.processor, examples, self.augment, token_ids)

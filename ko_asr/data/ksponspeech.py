@@ -8,6 +8,7 @@ utterance that is skipped or repaired is a row of the load report, with its path
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -29,19 +30,11 @@ SPLITS = ("train", "dev", "eval_clean", "eval_other")
 DEV_FOLDERS = range(621, 624)  # KsponSpeech_0621-0623 are the official dev set
 TRN_SHARD_LINES = 20_000
 
-# Row issues. KEPT_ISSUES are repaired and loaded; every other issue skips the utterance.
+# Row issues. KEPT_ISSUES are repaired and loaded; every other issue (zero_length_pcm, missing_txt, missing_pcm,
+# undecodable_cp949, empty_after_normalization, unintelligible_dropped, trn_missing_file, trn_unparseable_line)
+# skips the utterance and is counted in the LoadReport.
 ODD_BYTE_COUNT = "odd_byte_count"
 KEPT_ISSUES = ("", ODD_BYTE_COUNT)
-SKIP_REASONS = (
-    "zero_length_pcm",
-    "missing_txt",
-    "missing_pcm",
-    "undecodable_cp949",
-    "empty_after_normalization",
-    "unintelligible_dropped",
-    "trn_missing_file",
-    "trn_unparseable_line",
-)
 
 FEATURES = datasets.Features(
     {
@@ -130,7 +123,7 @@ def _trn_shards(root: Path, scripts: dict[str, Path]) -> dict[str, list[dict]]:
 # ---------------------------------------------------------------------------------------------- rows
 def _row(utt_id: str, pcm: str | None, raw: str, duration: float, issue: str, options: dict) -> dict:
     text = ""
-    if not issue or issue == ODD_BYTE_COUNT:
+    if issue in KEPT_ISSUES:
         try:
             text = normalize_transcript(raw, utterance_id=utt_id, **options)
         except UnintelligibleUtteranceError:
@@ -186,11 +179,7 @@ def _resolve_trn_path(root: str, relative: str) -> str | None:
 
 def _trn_rows(shard: dict, options: dict) -> Iterator[dict]:
     with open(shard["path"], encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle):
-            if number < shard["start"]:
-                continue
-            if number >= shard["stop"]:
-                break
+        for number, line in enumerate(itertools.islice(handle, shard["start"], shard["stop"]), start=shard["start"]):
             line = line.rstrip("\r\n")
             match = _TRN_LINE.match(line)
             if match is None:

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from ..text import normalize_transcript
 from .audio import SAMPLING_RATE
-from .augment import mix_at_snr
+from .augment import generated_noise, mix_at_snr
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def _render(job: tuple[Utterance, tuple[str, ...], str]) -> float:
     if utterance.noise is not None:
         rng = np.random.default_rng(utterance.seed)
         if utterance.noise == "white":
-            noise = rng.standard_normal(waveform.size).astype(np.float32)
+            noise = generated_noise("white", waveform.size, rng)
         else:  # babble: other utterances spoken at once
             talkers = [synthesize(t, str(rng.choice(VOICES)), int(rng.integers(130, 200))) for t in babble_texts]
             length = max(t.size for t in talkers)

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from ..data.audio import column
 from ..data.batching import DurationBucketBatchSampler
 from ..metrics import cer
 from .checkpoints import LoopState, load_checkpoint, resolve_checkpoint, save_checkpoint
@@ -176,7 +177,7 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
     output_dir.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
     sampler = DurationBucketBatchSampler(
-        task.train_dataset["duration"], config.max_batch_seconds, config.max_batch_size,
+        column(task.train_dataset, "duration"), config.max_batch_seconds, config.max_batch_size,
         num_replicas=accelerator.num_processes, rank=accelerator.process_index,
         sortagrad=config.sortagrad, seed=config.seed,
     )
@@ -222,12 +223,13 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
     progress = tqdm(total=total_steps, initial=state.step, desc="training", unit="step", disable=not accelerator.is_main_process)
     window_loss, window_count, window_seconds, window_start = 0.0, 0, 0.0, time.perf_counter()
     stopped_early = False
-    references = dict(zip(task.train_dataset["id"], task.train_dataset["text"]))  # for train-batch CER
+    references = dict(zip(column(task.train_dataset, "id"), column(task.train_dataset, "text")))  # train-batch CER
     model.train()
     with _StopRequest() as stop:
         for epoch in range(state.epoch, num_epochs):
             start_batch = state.batch_in_epoch if epoch == state.epoch else 0
             sampler.set_epoch(epoch, start_batch=start_batch)
+            batches_in_epoch = max(1, len(sampler) + start_batch)  # once per epoch: len() lays the epoch out anew
             augment = getattr(task.train_collator, "augment", None)
             if augment is not None and hasattr(augment, "epoch"):
                 augment.epoch = epoch
@@ -257,7 +259,7 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
                 scheduler.step()
                 state.step += 1
                 progress.update(1)
-                fractional_epoch = epoch + state.batch_in_epoch / max(1, len(sampler) + start_batch)
+                fractional_epoch = epoch + state.batch_in_epoch / batches_in_epoch
                 if state.step % config.logging_steps == 0 or state.step == total_steps:
                     loss = accelerator.reduce(torch.tensor(window_loss / window_count, device=accelerator.device), "mean").item()
                     values = {"loss": loss, "learning_rate": scheduler.get_last_lr()[0],

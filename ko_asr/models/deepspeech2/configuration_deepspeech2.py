@@ -9,6 +9,11 @@ from huggingface_hub.dataclasses import strict
 from transformers.configuration_utils import PreTrainedConfig
 
 
+def conv_output_length(length, kernel: int, stride: int):
+    """Frames (or bins) after one convolution padded by `kernel // 2` on each side; ints or tensors."""
+    return (length + 2 * (kernel // 2) - kernel) // stride + 1
+
+
 @strict
 class DeepSpeech2Config(PreTrainedConfig):
     r"""
@@ -156,7 +161,7 @@ class DeepSpeech2Config(PreTrainedConfig):
         """Frequency bins left after the convolutions (each pads by kernel // 2)."""
         bins = self.num_input_features
         for (kernel, _), (stride, _) in zip(self.conv_kernel_sizes, self.conv_strides):
-            bins = (bins + 2 * (kernel // 2) - kernel) // stride + 1
+            bins = conv_output_length(bins, kernel, stride)
         return bins
 
     @property

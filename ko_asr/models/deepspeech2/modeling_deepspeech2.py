@@ -11,7 +11,7 @@ from transformers.modeling_outputs import BaseModelOutput, CausalLMOutput
 from transformers.modeling_utils import PreTrainedModel
 from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices
 
-from .configuration_deepspeech2 import DeepSpeech2Config
+from .configuration_deepspeech2 import DeepSpeech2Config, conv_output_length
 
 # DS2 clips activations to [0, 20] ("clipped ReLU").
 _CLIP_MAX = 20.0
@@ -187,19 +187,21 @@ class DeepSpeech2PreTrainedModel(PreTrainedModel):
         """
         layers = zip(self.config.conv_kernel_sizes, self.config.conv_strides)
         for kernel, stride in list(layers)[:num_conv_layers]:
-            input_lengths = (input_lengths + 2 * (kernel[1] // 2) - kernel[1]) // stride[1] + 1
+            input_lengths = conv_output_length(input_lengths, kernel[1], stride[1])
         return input_lengths
+
+    @staticmethod
+    def _input_lengths(attention_mask: torch.Tensor | None, input_features: torch.Tensor) -> torch.Tensor:
+        """Real feature frames per utterance (all frames when there is no `attention_mask`)."""
+        if attention_mask is not None:
+            return attention_mask.sum(-1).long()
+        batch, frames = input_features.shape[:2]
+        return torch.full((batch,), frames, dtype=torch.long, device=input_features.device)
 
     def _get_output_mask(self, attention_mask: torch.Tensor | None, input_features: torch.Tensor) -> torch.Tensor:
         """Frame mask of the output sequence for a feature-frame `attention_mask` (all frames when `None`)."""
-        batch, frames = input_features.shape[:2]
-        input_lengths = (
-            attention_mask.sum(-1).long()
-            if attention_mask is not None
-            else torch.full((batch,), frames, device=input_features.device)
-        )
-        output_lengths = self._get_feat_extract_output_lengths(input_lengths)
-        return _frame_mask(output_lengths, int(self._get_feat_extract_output_lengths(frames)))
+        output_lengths = self._get_feat_extract_output_lengths(self._input_lengths(attention_mask, input_features))
+        return _frame_mask(output_lengths, int(self._get_feat_extract_output_lengths(input_features.shape[1])))
 
 
 class DeepSpeech2Model(DeepSpeech2PreTrainedModel):
@@ -263,12 +265,8 @@ class DeepSpeech2Model(DeepSpeech2PreTrainedModel):
                 f"input_features must be (batch, frames, {self.config.num_input_features}), "
                 f"got {tuple(input_features.shape)}"
             )
-        batch, frames, _ = input_features.shape
-        lengths = (
-            attention_mask.sum(-1).long()
-            if attention_mask is not None
-            else torch.full((batch,), frames, dtype=torch.long, device=input_features.device)
-        )
+        frames = input_features.shape[1]
+        lengths = self._input_lengths(attention_mask, input_features)
         if self.training:
             input_features = self._spec_augment(input_features, attention_mask)
 

@@ -18,6 +18,3 @@ class DeepSpeech2Processor(Wav2Vec2Processor):
         feature_extractor ([`DeepSpeech2FeatureExtractor`]): the audio front end.
         tokenizer ([`DeepSpeech2CTCTokenizer`]): the CTC vocabulary.
     """
-
-    def __init__(self, feature_extractor, tokenizer):
-        super().__init__(feature_extractor, tokenizer)
