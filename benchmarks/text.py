@@ -61,7 +61,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=100_000)
     args = parser.parse_args()
-    os.environ["OMP_NUM_THREADS"] = "1"
 
     raw = generate_lines(args.lines)
     example = next(line for line in raw if "(" in line and "/" in line)

@@ -94,5 +94,5 @@ def create_app() -> gr.Blocks:
 
 
 if __name__ == "__main__":
-    # The duration limit is checked after decoding; this bounds the upload itself (10 min of 48 kHz stereo WAV is 110 MB).
+    # Length is refused from the file header; this bounds the upload itself (10 min of 48 kHz stereo WAV is 110 MB).
     create_app().launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), max_file_size="200mb")

@@ -36,4 +36,4 @@ def test_augmenter_is_deterministic_per_batch_and_epoch():
     again = augmenter(wave, augmenter.batch_rng(["a", "b"]))
     np.testing.assert_array_equal(first, again)
     augmenter.epoch = 1
-    assert not np.array_equal(augmenter(wave, augmenter.batch_rng(["a", "b"])), first) or first.size != wave.size
+    assert not np.array_equal(augmenter(wave, augmenter.batch_rng(["a", "b"])), first)
