@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import torch
+from fixtures import save_random_demo_model
 from torch import nn
 from transformers import WhisperFeatureExtractor
 
@@ -165,24 +166,16 @@ def bench_inference(rng: np.random.Generator, seconds: float) -> None:
 def _pipeline_peak_memory(model_dir: str, minutes: float, chunked: bool) -> tuple[float, float]:
     """Run in a fresh process: peak RSS (MiB) and seconds of one pipeline call on `minutes` of audio."""
     code = f"""
-import threading, time, numpy as np, torch, ko_asr
+import time, numpy as np, torch, ko_asr
 from transformers import pipeline
+from ko_asr.evaluation import measure_peak_rss
 torch.set_num_threads(1)
 asr = pipeline("automatic-speech-recognition", model={model_dir!r})
 audio = (np.random.default_rng(0).standard_normal(int({minutes} * 60 * 16000)) * 0.1).astype(np.float32)
-page = 4096
-def rss():
-    return int(open("/proc/self/statm").read().split()[1]) * page
-base, peak, done = rss(), [0], [False]
-def watch():  # sample resident memory every 5 ms while the pipeline runs
-    while not done[0]:
-        peak[0] = max(peak[0], rss()); time.sleep(0.005)
-thread = threading.Thread(target=watch); thread.start()
 start = time.perf_counter()
-asr(audio, **({{"chunk_length_s": 20.0, "stride_length_s": 2.0}} if {chunked} else {{}}))
-elapsed = time.perf_counter() - start
-done[0] = True; thread.join()
-print((peak[0] - base) / 2**20, elapsed)
+with measure_peak_rss() as memory:  # resident memory sampled every 5 ms while the pipeline runs
+    asr(audio, **({{"chunk_length_s": 20.0, "stride_length_s": 2.0}} if {chunked} else {{}}))
+print(memory.peak_mib, time.perf_counter() - start)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     return float(out[-2]), float(out[-1])
@@ -190,11 +183,7 @@ print((peak[0] - base) / 2**20, elapsed)
 
 def bench_long_audio(minutes: tuple[float, ...]) -> None:
     with tempfile.TemporaryDirectory() as directory:
-        from ko_asr import DeepSpeech2Processor
-
-        tokenizer = DeepSpeech2CTCTokenizer.from_hangul()
-        DeepSpeech2ForCTC(DeepSpeech2Config.from_preset("demo", vocab_size=len(tokenizer))).save_pretrained(directory)
-        DeepSpeech2Processor(DeepSpeech2FeatureExtractor(feature_type="mel", feature_size=64), tokenizer).save_pretrained(directory)
+        save_random_demo_model(directory)
         print("\n## Long audio through pipeline('automatic-speech-recognition'), preset 'demo', 1 thread")
         print("peak resident memory growth during the call (MiB above the loaded model and input array; sampled every 5 ms)")
         results = {}

@@ -21,28 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
+from fixtures import save_random_demo_model
 from gradio_client import Client, handle_file
 
-from ko_asr import (
-    DeepSpeech2Config,
-    DeepSpeech2CTCTokenizer,
-    DeepSpeech2FeatureExtractor,
-    DeepSpeech2ForCTC,
-    DeepSpeech2Processor,
-)
 from ko_asr.data import generate_synthetic_corpus
 from ko_asr.serving import ServiceConfig, TranscriptionService, export_examples, find_models, read_audio_file
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def random_demo_model(directory: Path) -> Path:
-    tokenizer = DeepSpeech2CTCTokenizer.from_hangul()
-    extractor = DeepSpeech2FeatureExtractor(feature_type="mel", feature_size=64)
-    model = DeepSpeech2ForCTC(DeepSpeech2Config.from_preset("demo", vocab_size=len(tokenizer)))
-    model.save_pretrained(directory)
-    DeepSpeech2Processor(extractor, tokenizer).save_pretrained(directory)
-    return directory
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -59,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="ko-asr-space-bench-"))
-    model_dir = args.model if (args.model / "config.json").is_file() else random_demo_model(scratch / "random-demo")
+    model_dir = args.model if (args.model / "config.json").is_file() else save_random_demo_model(scratch / "random-demo")
     corpus = args.corpus if args.corpus.is_dir() else generate_synthetic_corpus(scratch / "corpus", size="tiny")
     examples = export_examples(corpus, scratch / "clips", count=1)
     clip, reference = examples[0]

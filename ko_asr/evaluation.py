@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
+from transformers.modeling_outputs import BaseModelOutput
 
 from .data.audio import column
 from .data.collators import CTCCollator, Seq2SeqCollator
@@ -45,8 +46,13 @@ def transcribe_batch(
     mask = mask.to(device) if mask is not None else None
     labels = batch.get("labels")
     if is_seq2seq(model):
-        loss = model(input_features=features, labels=labels.to(device)).loss.item() if labels is not None else None
-        generated = model.generate(input_features=features, return_dict_in_generate=True, **(generate_kwargs or {}))
+        loss, source = None, {"input_features": features}
+        if labels is not None:
+            outputs = model(input_features=features, labels=labels.to(device))
+            loss = outputs.loss.item()
+            # generate from the encoder states the loss pass already computed instead of encoding the audio again
+            source = {"encoder_outputs": BaseModelOutput(last_hidden_state=outputs.encoder_last_hidden_state)}
+        generated = model.generate(**source, return_dict_in_generate=True, **(generate_kwargs or {}))
         return processor.batch_decode(generated.sequences, skip_special_tokens=True), loss
     outputs = model(input_features=features, attention_mask=mask, labels=labels.to(device) if labels is not None else None)
     loss = outputs.loss.item() if outputs.loss is not None else None

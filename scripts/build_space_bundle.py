@@ -17,6 +17,7 @@ import shutil
 import tomllib
 from pathlib import Path
 
+from ko_asr.serving.examples import eval_clean_folder
 from ko_asr.serving.registry import model_family
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,15 +62,15 @@ def copy_model(source: Path, target: Path) -> None:
 
 
 def copy_examples(corpus: Path, target: Path, count: int) -> int:
-    for folder in (corpus / "KsponSpeech_eval" / "eval_clean", corpus / "eval_clean"):
-        if folder.is_dir():
-            target.mkdir(parents=True)
-            clips = sorted(folder.glob("*.pcm"))[:count]
-            for pcm in clips:
-                shutil.copy2(pcm, target / pcm.name)
-                shutil.copy2(pcm.with_suffix(".txt"), target / pcm.with_suffix(".txt").name)
-            return len(clips)
-    return 0
+    folder = eval_clean_folder(corpus)
+    if folder is None:
+        return 0
+    target.mkdir(parents=True)
+    clips = sorted(folder.glob("*.pcm"))[:count]
+    for pcm in clips:
+        shutil.copy2(pcm, target / pcm.name)
+        shutil.copy2(pcm.with_suffix(".txt"), target / pcm.with_suffix(".txt").name)
+    return len(clips)
 
 
 def build_bundle(output: Path, models: list[Path], corpus: Path | None, examples: int = 4) -> Path:

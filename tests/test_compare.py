@@ -51,6 +51,15 @@ def test_compare_two_model_families_with_noise_sweep(tmp_path):
         assert set(entry["noise_sweep"]) == {"20.0", "10.0", "5.0", "0.0"}
         assert set(entry["hallucination_chars"]) == {"silence", "noise_only"}
     assert {"DeepSpeech2ForCTC", "WhisperForConditionalGeneration"} == {e["type"] for e in data["models"].values()}
+    parameters = {str(ds2): sum(p.numel() for p in DeepSpeech2ForCTC.from_pretrained(ds2).parameters()),
+                  str(tmp_path / "whisper"): sum(p.numel() for p in whisper.parameters())}
+    assert {path: entry["parameters"] for path, entry in data["models"].items()} == parameters
+    # the Markdown table shows the JSON's numbers, row by row
+    table = (output / "comparison.md").read_text()
+    for path, entry in data["models"].items():
+        for split, metrics in entry["splits"].items():
+            row = next(line for line in table.splitlines() if line.startswith(f"| {path} | {split} |"))
+            assert f"{metrics['cer']:.4f}" in row and f"{metrics['wer']:.4f}" in row and f"{entry['parameters']:,}" in row
     for name in ("comparison.md", "cer_by_split.png", "noise_sweep.png"):
         assert (output / name).stat().st_size > 100
     assert "eval_other" in (output / "comparison.md").read_text()

@@ -213,6 +213,12 @@ def test_spec_augment_only_in_training_and_only_on_real_frames():
     with torch.no_grad():
         assert torch.equal(model(features, attention_mask=mask).logits, model(features, attention_mask=mask).logits)
 
+        def must_not_run(*args):
+            raise AssertionError("SpecAugment ran in eval mode")
+
+        model.deepspeech2._spec_augment = must_not_run
+        model(features, attention_mask=mask)
+
 
 @pytest.mark.parametrize(
     ("overrides", "message"),

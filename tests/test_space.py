@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -143,10 +144,22 @@ def test_model_cache_loads_each_model_once_under_concurrency(models_root, monkey
     cache = ModelCache()
     loads = []
     original = cache._load
-    monkeypatch.setattr(cache, "_load", lambda source: loads.append(source) or original(source))
+
+    def slow_load(source):
+        loads.append(source)
+        time.sleep(0.2)  # every other request arrives while this load is still running
+        return original(source)
+
+    monkeypatch.setattr(cache, "_load", slow_load)
     source = ModelSource("m", str(models_root / "memorized"), "deepspeech2")
     results = []
-    threads = [threading.Thread(target=lambda: results.append(cache.get(source))) for _ in range(4)]
+    start = threading.Barrier(4)
+
+    def request():
+        start.wait()
+        results.append(cache.get(source))
+
+    threads = [threading.Thread(target=request) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -414,7 +427,7 @@ def test_browser_microphone_recording_is_transcribed(browser, app_url, examples)
     assert any(f"{a} {b}" in transcript for a, b in zip(words, words[1:])), (transcript, text)
 
 
-def test_space_bundle_is_self_contained(tmp_path, models_root, corpus, examples):
+def test_space_bundle_is_self_contained(tmp_path, models_root, corpus):
     import sys
 
     build_bundle = load_module(REPO / "scripts" / "build_space_bundle.py", "build_space_bundle").build_bundle

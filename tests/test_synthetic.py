@@ -60,7 +60,7 @@ def test_transcripts_use_the_real_notation():
         assert not set("()/+*0123456789") & set(u.spoken_text)
 
 
-def test_deterministic_from_the_seed(tiny_corpus, tmp_path):
+def test_deterministic_from_the_seed(tmp_path):
     again = generate_synthetic_corpus(tmp_path / "again", {"train": 3, "eval_other": 2}, seed=0)
     other = generate_synthetic_corpus(tmp_path / "other", {"train": 3, "eval_other": 2}, seed=1)
     twice = generate_synthetic_corpus(tmp_path / "twice", {"train": 3, "eval_other": 2}, seed=0)

@@ -1,6 +1,7 @@
 """recipes/train.py end to end on the tiny synthetic corpus, through `accelerate launch` in subprocesses."""
 
 import csv
+import dataclasses
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from safetensors.numpy import load_file
 from transformers import AutoModelForCTC, AutoProcessor, pipeline
 
@@ -138,6 +140,15 @@ def test_every_shipped_config_parses(name):
     )
     assert loop.learning_rate == 0.123  # flags override the file
     assert data.policy in ("spelling", "phonetic") and data.units in ("syllable", "jamo")
+    # every other value in the file reaches its dataclass field
+    values = yaml.safe_load((REPO / f"recipes/configs/{name}.yaml").read_text(encoding="utf-8"))
+    parsed = {f.name: getattr(obj, f.name) for obj in (data, model, augment, loop) for f in dataclasses.fields(obj)}
+    for key, value in values.items():
+        if key == "learning_rate":
+            continue
+        got = parsed[key]
+        expected = type(got)(value) if isinstance(value, str) and isinstance(got, (int, float)) else value
+        assert (list(got) if isinstance(got, tuple) else got) == expected, (key, got, value)
     from ko_asr import DeepSpeech2Config
 
     DeepSpeech2Config.from_preset(model.preset)

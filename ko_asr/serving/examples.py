@@ -12,7 +12,8 @@ from ..data.audio import SAMPLING_RATE, read_pcm
 from ..text import normalize_transcript, read_transcript
 
 
-def _eval_clean_folder(corpus_root: Path) -> Path | None:
+def eval_clean_folder(corpus_root: Path) -> Path | None:
+    """`eval_clean` of a corpus in either eval layout (with or without `KsponSpeech_eval/`), or None."""
     for candidate in (corpus_root / "KsponSpeech_eval" / "eval_clean", corpus_root / "eval_clean"):
         if candidate.is_dir():
             return candidate
@@ -24,7 +25,7 @@ def export_examples(corpus_root: str | os.PathLike[str], output_dir: str | os.Pa
 
     Returns `(wav_path, reference)` pairs; an empty list when the corpus is not there (no examples, no error).
     """
-    folder = _eval_clean_folder(Path(corpus_root))
+    folder = eval_clean_folder(Path(corpus_root))
     if folder is None:
         return []
     output_dir = Path(output_dir)
