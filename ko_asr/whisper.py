@@ -15,6 +15,9 @@ import os
 from transformers import GenerationConfig, WhisperFeatureExtractor, WhisperProcessor, WhisperTokenizer
 from transformers.convert_slow_tokenizer import TikTokenConverter
 
+#: Audio Whisper sees at once; longer input is filtered out of training and windowed at inference.
+WHISPER_WINDOW_SECONDS = 30.0
+
 
 def _encoding():
     try:

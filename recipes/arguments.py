@@ -53,6 +53,15 @@ class DataArguments:
                 max_duration=self.max_duration, num_proc=self.num_proc, cache_dir=self.cache_dir,
             )
 
+    def limit_train(self, train: datasets.Dataset) -> datasets.Dataset:
+        """The first `max_train_samples` training utterances (all when unset)."""
+        return train.select(range(min(self.max_train_samples, len(train)))) if self.max_train_samples else train
+
+    @property
+    def synthetic_note(self) -> str:
+        """What every model card and summary of a synthetic-data run says."""
+        return " Synthetic espeak-ng speech: not real-speech accuracy." if self.dataset == "synthetic" else ""
+
 
 @dataclass
 class ModelArguments:

@@ -23,9 +23,8 @@ from ko_asr.data import column  # noqa: E402
 from ko_asr.data.collators import Seq2SeqCollator  # noqa: E402
 from ko_asr.evaluation import evaluate_dataset  # noqa: E402
 from ko_asr.training import TrainingTask, make_accelerator, run_training  # noqa: E402
-from ko_asr.whisper import offline_whisper_processor, whisper_generation_config  # noqa: E402
+from ko_asr.whisper import WHISPER_WINDOW_SECONDS, offline_whisper_processor, whisper_generation_config  # noqa: E402
 
-WHISPER_WINDOW_SECONDS = 30.0
 TINY_RANDOM = "tiny-random"
 
 
@@ -90,8 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     model, processor = build_model(whisper_args)
     max_labels = model.config.max_target_positions
     train, filtered = fits_whisper(corpus[data.train_split], processor, max_labels, data.train_split)
-    if data.max_train_samples:
-        train = train.select(range(min(data.max_train_samples, len(train))))
+    train = data.limit_train(train)
     evals = {}
     for split in data.eval_splits:
         evals[split], counts = fits_whisper(corpus[split], processor, max_labels, split)
@@ -102,7 +100,6 @@ def main(argv: list[str] | None = None) -> dict:
                        "max_new_tokens": min(whisper_args.generation_max_new_tokens, max_labels - 4),
                        "num_beams": whisper_args.num_beams}
     params = sum(p.numel() for p in model.parameters())
-    synthetic_note = " Synthetic espeak-ng speech: not real-speech accuracy." if data.dataset == "synthetic" else ""
     task = TrainingTask(
         model=model,
         processor=processor,
@@ -117,9 +114,9 @@ def main(argv: list[str] | None = None) -> dict:
         describe={
             "model_name": f"Whisper ({whisper_args.model_name_or_path}) fine-tuned for Korean",
             "summary": f"WhisperForConditionalGeneration, {params / 1e6:.1f} M parameters, fine-tuned with ko_asr on "
-                       f"{data.dataset}; greedy/beam {whisper_args.num_beams} generation.{synthetic_note}",
+                       f"{data.dataset}; greedy/beam {whisper_args.num_beams} generation.{data.synthetic_note}",
             "data": f"{data.dataset}, train `{data.train_split}` {len(train):,} utterances; eval {data.eval_splits}; "
-                    f"filtered: {json.dumps(filtered)}.{synthetic_note}",
+                    f"filtered: {json.dumps(filtered)}.{data.synthetic_note}",
             "policy": data.policy, "language": whisper_args.language, "parameters": params, "dataset": data.dataset,
         },
     )

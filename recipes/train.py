@@ -53,9 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     set_seed(loop.seed)  # before the model exists: its initialization is part of the run
     accelerator = make_accelerator(loop)
     corpus = data.load(accelerator)
-    train = corpus[data.train_split]
-    if data.max_train_samples:
-        train = train.select(range(min(data.max_train_samples, len(train))))
+    train = data.limit_train(corpus[data.train_split])
 
     spec_augment = {
         "mask_time_prob": model_args.mask_time_prob, "mask_time_length": model_args.mask_time_length,
@@ -76,7 +74,6 @@ def main(argv: list[str] | None = None) -> dict:
 
     params = sum(p.numel() for p in model.parameters())
     hours = sum(column(train, "duration")) / 3600
-    synthetic_note = " Synthetic espeak-ng speech: not real-speech accuracy." if data.dataset == "synthetic" else ""
     task = TrainingTask(
         model=model,
         processor=processor,
@@ -90,9 +87,9 @@ def main(argv: list[str] | None = None) -> dict:
         describe={
             "model_name": f"DeepSpeech2 ({model_args.preset}, {data.units} units) for Korean",
             "summary": f"DeepSpeech2ForCTC, {params / 1e6:.1f} M parameters, vocabulary {len(processor.tokenizer)} "
-                       f"{data.units} tokens, trained with ko_asr on {data.dataset}.{synthetic_note}",
+                       f"{data.units} tokens, trained with ko_asr on {data.dataset}.{data.synthetic_note}",
             "data": f"{data.dataset} ({data.data_root or 'default location'}), train split `{data.train_split}`: "
-                    f"{len(train):,} utterances, {hours:.2f} h; eval splits {data.eval_splits}.{synthetic_note}",
+                    f"{len(train):,} utterances, {hours:.2f} h; eval splits {data.eval_splits}.{data.synthetic_note}",
             "policy": data.policy, "units": data.units, "preset": model_args.preset, "parameters": params,
             "dataset": data.dataset,
         },

@@ -15,13 +15,13 @@ import numpy as np
 from ..data.audio import SAMPLING_RATE
 from ..metrics import cer
 from ..text import normalize_transcript
+from ..whisper import WHISPER_WINDOW_SECONDS
 from .audio_input import InvalidInputError, from_array, read_audio_file, validate_waveform
 from .registry import ModelCache, ModelSource
 
 MAX_SECONDS_ENV = "KO_ASR_MAX_AUDIO_SECONDS"
 #: Pipeline types whose output carries character offsets, hence word timestamps.
 CTC_PIPELINE_TYPES = ("ctc", "ctc_with_lm")
-WHISPER_WINDOW_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -123,10 +123,10 @@ class TranscriptionService:
             return kwargs
         if pipeline_type == "seq2seq_whisper":
             kwargs = {"generate_kwargs": {"language": self.config.whisper_language, "task": "transcribe"}}
-            if seconds > WHISPER_WINDOW_S:
+            if seconds > WHISPER_WINDOW_SECONDS:
                 # The pipeline calls chunking "experimental" for seq2seq models; 30 s windows merged on their overlaps
                 # are deliberate here (tests/test_space.py), so the per-call warning is silenced.
-                kwargs.update(chunk_length_s=WHISPER_WINDOW_S, ignore_warning=True)
+                kwargs.update(chunk_length_s=WHISPER_WINDOW_SECONDS, ignore_warning=True)
             return kwargs
         return {}
 
