@@ -62,3 +62,20 @@ def test_to_audio_dataset_embeds_portable_audio(tmp_path):
     waveform, rate = soundfile.read(io.BytesIO(stored[0]["audio"]["bytes"]), dtype="float32")
     assert rate == 16000
     np.testing.assert_allclose(waveform, dataset[0]["audio"]["array"], atol=1 / 32768)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp949"])
+def test_folder_manifest_in_any_encoding_with_nfd_file_names(tmp_path, encoding, caplog):
+    """A manifest re-saved in CP949 or UTF-8 (BOM or not) names files in NFC while macOS stored them in NFD; an
+    unresolvable transcript is skipped and said, not turned into other words."""
+    import unicodedata
+
+    names = ["안녕.wav", "날씨.wav", "숫자.wav"]
+    for index, name in enumerate(names):
+        soundfile.write(tmp_path / unicodedata.normalize("NFD", name), np.full(8000, 0.1 * (index + 1), np.float32), 16000)
+    lines = ["file_name,transcription", f"{names[0]},안녕하세요", f"{names[1]},(오늘)/(오늘) 날씨 b/", f"{names[2]},(70%)/(칠십 퍼센트"]
+    (tmp_path / "metadata.csv").write_bytes(("\n".join(lines) + "\n").encode(encoding))
+    dataset = load_speech_dataset(tmp_path)
+    assert dataset["text"] == ["안녕하세요", "오늘 날씨"]
+    assert "skipped 1 of 3" in caplog.text and "malformed notation" in caplog.text
+    np.testing.assert_allclose(dataset[1]["audio"]["array"], 0.2, atol=1e-4)

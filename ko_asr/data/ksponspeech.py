@@ -21,7 +21,14 @@ import datasets
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..text import TranscriptDecodeError, UnintelligibleUtteranceError, normalize_transcript, read_transcript
+from ..text import (
+    MalformedTranscriptError,
+    TranscriptDecodeError,
+    UnintelligibleUtteranceError,
+    decode_transcript,
+    normalize_transcript,
+    read_transcript,
+)
 from .audio import SAMPLING_RATE, decode_audio_batch
 
 logger = logging.getLogger(__name__)
@@ -31,8 +38,8 @@ DEV_FOLDERS = range(621, 624)  # KsponSpeech_0621-0623 are the official dev set
 TRN_SHARD_LINES = 20_000
 
 # Row issues. KEPT_ISSUES are repaired and loaded; every other issue (zero_length_pcm, missing_txt, missing_pcm,
-# undecodable_cp949, empty_after_normalization, unintelligible_dropped, trn_missing_file, trn_unparseable_line)
-# skips the utterance and is counted in the LoadReport.
+# undecodable_transcript, malformed_notation, empty_after_normalization, unintelligible_dropped, trn_missing_file,
+# trn_unparseable_line) skips the utterance and is counted in the LoadReport with its path.
 ODD_BYTE_COUNT = "odd_byte_count"
 KEPT_ISSUES = ("", ODD_BYTE_COUNT)
 
@@ -128,6 +135,8 @@ def _row(utt_id: str, pcm: str | None, raw: str, duration: float, issue: str, op
             text = normalize_transcript(raw, utterance_id=utt_id, **options)
         except UnintelligibleUtteranceError:
             issue = "unintelligible_dropped"
+        except MalformedTranscriptError:
+            issue = "malformed_notation"
         else:
             if not text:
                 issue = "empty_after_normalization"
@@ -166,7 +175,7 @@ def _folder_rows(folder: str, options: dict) -> Iterator[dict]:
             try:
                 raw = read_transcript(txt)
             except TranscriptDecodeError as error:
-                issue, raw = "undecodable_cp949", str(error)
+                issue, raw = "undecodable_transcript", str(error)
         yield _row(stem, pcm, raw, size // 2 / SAMPLING_RATE, issue, options)
 
 
@@ -178,12 +187,17 @@ def _resolve_trn_path(root: str, relative: str) -> str | None:
 
 
 def _trn_rows(shard: dict, options: dict) -> Iterator[dict]:
-    with open(shard["path"], encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(itertools.islice(handle, shard["start"], shard["stop"]), start=shard["start"]):
-            line = line.rstrip("\r\n")
+    # Bytes, decoded line by line: re-saved scripts turn up in UTF-8 (with or without a BOM) or CP949.
+    with open(shard["path"], "rb") as handle:
+        for number, data in enumerate(itertools.islice(handle, shard["start"], shard["stop"]), start=shard["start"]):
+            where = f"{shard['path']}:{number + 1}"
+            try:
+                line = decode_transcript(data if number else data.removeprefix(b"\xef\xbb\xbf"), where).rstrip("\r\n")
+            except TranscriptDecodeError as error:
+                yield _row(where, where, str(error), 0.0, "undecodable_transcript", options)
+                continue
             match = _TRN_LINE.match(line)
             if match is None:
-                where = f"{shard['path']}:{number + 1}"
                 yield _row(where, where, line, 0.0, "trn_unparseable_line", options)
                 continue
             relative, raw = match.group("path"), match.group("text")

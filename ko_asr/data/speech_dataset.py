@@ -10,13 +10,14 @@ import csv
 import io
 import logging
 import os
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 import datasets
 import soundfile
 
-from ..text import normalize_transcript
+from ..text import MalformedTranscriptError, normalize_transcript, read_text_file
 from .audio import SAMPLING_RATE, audio_duration, decode_audio, decode_audio_batch
 
 logger = logging.getLogger(__name__)
@@ -39,18 +40,27 @@ def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], w
     raise ValueError(f"{source}: cannot tell which column holds the {what}; pass {what}_column= (columns: {columns})")
 
 
+def _existing_form(path: Path) -> str:
+    """`path` as it exists on disk: a manifest written in NFC names files that macOS stores in NFD, and back."""
+    if not path.exists():
+        for form in ("NFD", "NFC"):
+            candidate = Path(unicodedata.normalize(form, str(path)))
+            if candidate.exists():
+                return str(candidate)
+    return str(path)
+
+
 def _read_folder(folder: Path) -> datasets.Dataset:
     """A folder with `metadata.csv` (audiofolder style, `file_name` column) or `manifest.csv`."""
     manifest = next((folder / name for name in MANIFESTS if (folder / name).is_file()), None)
     if manifest is None:
         raise FileNotFoundError(f"{folder}: no {' or '.join(MANIFESTS)} describing the audio files")
-    with open(manifest, encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = list(csv.DictReader(io.StringIO(read_text_file(manifest), newline="")))  # UTF-8 (BOM or not) or CP949
     if not rows:
         raise ValueError(f"{manifest}: no rows")
     audio = _pick(list(rows[0]), None, AUDIO_COLUMNS, "audio", str(manifest))
     table = {name: [row[name] for row in rows] for name in rows[0]}
-    table[audio] = [str(folder / row[audio]) for row in rows]
+    table[audio] = [_existing_form(folder / row[audio]) for row in rows]
     missing = [p for p in table[audio] if not os.path.isfile(p)]
     if missing:
         raise FileNotFoundError(f"{manifest}: {len(missing)} listed audio files do not exist, e.g. {missing[:3]}")
@@ -86,7 +96,13 @@ def _adapt(
                 duration = audio_duration(stored)
             except Exception as error:  # noqa: BLE001 - any unreadable file is reported, not fatal
                 problem = f"unreadable audio: {error}"
-            clean = normalize_transcript(raw, utterance_id=utt_id, **normalize) if normalize is not None else raw.strip()
+            try:
+                clean = (
+                    normalize_transcript(raw, utterance_id=utt_id, **normalize) if normalize is not None
+                    else unicodedata.normalize("NFC", raw.strip())
+                )
+            except MalformedTranscriptError as error:
+                clean, problem = "", problem or str(error)
             if not problem and not clean:
                 problem = "empty transcript"
             for key, item in zip(out, (utt_id, stored, clean, raw, duration, problem)):

@@ -1,19 +1,22 @@
-"""Korean text: Hangul arithmetic and KsponSpeech transcript normalization."""
+"""Korean text: Hangul arithmetic, KsponSpeech transcript normalization and transcript file decoding."""
 
 from . import hangul
+from .encoding import TranscriptDecodeError, decode_transcript, read_text_file, read_transcript
 from .kspon import (
     UNINTELLIGIBLE_TOKEN,
-    TranscriptDecodeError,
+    MalformedTranscriptError,
     UnintelligibleUtteranceError,
     normalize_transcript,
-    read_transcript,
 )
 
 __all__ = [
     "UNINTELLIGIBLE_TOKEN",
+    "MalformedTranscriptError",
     "TranscriptDecodeError",
     "UnintelligibleUtteranceError",
+    "decode_transcript",
     "hangul",
     "normalize_transcript",
+    "read_text_file",
     "read_transcript",
 ]

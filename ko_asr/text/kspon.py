@@ -1,16 +1,18 @@
 """KsponSpeech transcript notation -> clean text.
 
-Implements the normalization rules of the corpus documentation (ETRI transcription rules, summarised in
-``FORMAT.md`` of the ko_asr design notes):
+Implements the normalization rules of the corpus documentation (ETRI transcription rules), written out with every
+variant ko_asr accepts in `docs/ksponspeech_format.md`:
 
-1. Dual transcriptions ``(A)/(B)`` resolve to A (spelling, 철자전사) or B (pronunciation, 발음전사). A
-   malformed pair written ``(A)(B)`` is a pair too. A parenthesis that forms no pair is dropped and its
-   content kept, so a stray bracket never derails the rest of the line.
-2. Noise tags (a letter of ``b l o n u`` followed by ``/`` where a word starts, possibly glued after
-   punctuation as in ``들어서.b/``) are deleted; ``u/`` follows the ``unintelligible`` option.
-   ``club/`` is a word with a filler slash, not a tag: a tag letter must not follow another letter.
-3. The marks ``+`` (repetition), ``*`` (unclear), filler ``/`` and the brackets ``[ ]`` are deleted,
-   their words kept.
+1. Dual transcriptions ``(A)/(B)`` resolve to A (spelling, 철자전사) or B (pronunciation, 발음전사). The variants
+   ``(A) / (B)`` (spaces around the slash) and ``(A)(B)`` are pairs too; brackets nested or doubled inside a
+   side resolve the same way, recursively. A group that forms no pair keeps its content; a stray bracket is
+   dropped, its content kept, unless it could belong to a pair: a line that cannot be resolved without guessing
+   raises [`MalformedTranscriptError`] and is counted, never turned into different words or numbers.
+2. Noise tags (a letter of ``b l o n u`` followed by ``/`` where no Latin letter precedes it: after a space,
+   after punctuation as in ``들어서.b/``, or glued to a Hangul word as in ``갔거든b/``) are deleted; ``u/``
+   follows the ``unintelligible`` option. ``club/`` is a Latin word with a filler slash, not a tag.
+3. The marks ``+`` (repetition), ``*`` (unclear), filler ``/`` and the brackets ``[ ]`` are deleted, their words
+   kept. A slash between two ASCII letters or digits is text, not notation (``24/7``, ``1/2``, ``A/S``).
 4. Phonetic policy only: ``%`` reads 퍼센트, except in three files that read it 프로.
 5. Sentence punctuation ``. , ? !`` is removed (``.`` and ``,`` between two digits, as in ``3.5`` or
    ``1,000``, belong to the number and stay); symbols inside words (``AT&T``, ``K-POP``, ``70%``) stay.
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from os import PathLike
 
 POLICIES = ("spelling", "phonetic")
 UNINTELLIGIBLE_MODES = ("remove", "drop", "token")
@@ -31,10 +32,20 @@ UNINTELLIGIBLE_TOKEN = "<unk>"
 # Files whose bare "%" is read 프로 rather than 퍼센트 (corpus documentation).
 _PERCENT_READ_AS_PRO = frozenset({"501006", "502173", "542363"})
 
-_UNINTELLIGIBLE_TAG = re.compile(r"(?<!\w)u/")
-_NOISE_TAG = re.compile(r"(?<!\w)[blon]/")
-_MARKS = str.maketrans("", "", "+*/[]()")
+# A noise tag is one of these letters and "/" where no Latin letter precedes it: after a space, punctuation or a
+# Hangul syllable it glued to (갔거든b/); after a Latin letter it ends a word with a filler slash (club/, menu/).
+_UNINTELLIGIBLE_TAG = re.compile(r"(?<![A-Za-z])u/")
+_NOISE_TAG = re.compile(r"(?<![A-Za-z])[blon]/")
+# A slash between two ASCII letters or digits is text (24/7, 1/2, A/S, TCP/IP); every other slash is notation.
+_NOTATION_SLASH = re.compile(r"(?<![0-9A-Za-z])/|/(?![0-9A-Za-z])")
+_MARKS = str.maketrans("", "", "+*[]")
 _SENTENCE_PUNCTUATION = re.compile(r"(?<!\d)[.,]|[.,](?!\d)|[?!]")
+_SPACE_BEFORE_PUNCTUATION = re.compile(r" +(?=[.,?!](?: |$))")
+# What may stand between the two groups of a dual transcription: "/" (canonical), " / " (spaces around the slash,
+# as re-typed copies write it) or nothing (the malformed "(A)(B)" of some files).
+_SLASH_CONNECTOR = re.compile(r"\s*/\s*")
+# Where a stray bracket cannot simply be dropped: it may belong to a pair.
+_PAIR_LIKE = re.compile(r"\)\s*/|/\s*\(|\)\(")
 
 
 class UnintelligibleUtteranceError(ValueError):
@@ -44,47 +55,85 @@ class UnintelligibleUtteranceError(ValueError):
     """
 
 
-class TranscriptDecodeError(ValueError):
-    """A transcript file's bytes are not valid CP949; the message names the file and byte offset."""
+class MalformedTranscriptError(ValueError):
+    """A transcript whose notation cannot be resolved without guessing (an unclosed pair, three groups chained by
+    slashes, an empty side). The corpus loaders catch it to skip and count the utterance as `malformed_notation`."""
 
 
-def _group_end(text: str, start: int) -> int:
-    """Index of the ``)`` closing the ``(`` at ``start``, or -1 if another ``(`` or the end comes first."""
-    close = text.find(")", start + 1)
-    if close < 0:
-        return -1
-    reopen = text.find("(", start + 1, close)
-    return -1 if reopen >= 0 else close
+def _stray_brackets(text: str) -> list[int]:
+    """Indices of the brackets that close nothing or are never closed."""
+    stack: list[int] = []
+    stray: list[int] = []
+    for index, char in enumerate(text):
+        if char == "(":
+            stack.append(index)
+        elif char == ")":
+            (stack.pop() if stack else stray.append(index))
+    return sorted(stray + stack)
+
+
+def _groups(text: str) -> list[tuple[int, int]]:
+    """Top-level ``( )`` groups of a balanced text, as `(open, close)` indices."""
+    groups: list[tuple[int, int]] = []
+    depth = 0
+    for index, char in enumerate(text):
+        if char == "(":
+            depth += 1
+            if depth == 1:
+                start = index
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                groups.append((start, index))
+    return groups
 
 
 def _resolve_pairs(text: str, side: int) -> str:
-    """Replace each ``(A)/(B)`` or ``(A)(B)`` by A (``side=0``) or B (``side=1``); unpaired groups keep
-    their content. Parentheses that open no group are dropped."""
-    if "(" not in text:
+    """Replace each dual transcription ``(A)/(B)``, ``(A) / (B)`` or ``(A)(B)`` by A (``side=0``) or B
+    (``side=1``), resolving nested and doubled brackets inside a side the same way; a group that is no pair keeps
+    its content.
+
+    Raises:
+        MalformedTranscriptError: when the pairing needs a guess (see the class).
+    """
+    if "(" not in text and ")" not in text:
         return text
+    stray = _stray_brackets(text)
+    if stray:
+        if _PAIR_LIKE.search(text):
+            raise MalformedTranscriptError("a dual transcription with an unclosed or unopened bracket")
+        # A stray bracket outside any pair is dropped, its content kept.
+        text = "".join(char for index, char in enumerate(text) if index not in set(stray))
+    groups = _groups(text)
+    connectors = [text[a[1] + 1 : b[0]] for a, b in zip(groups, groups[1:])]
+    partner: dict[int, int] = {}
+    # Slash connectors pair first (the canonical form), then adjacent groups "(A)(B)".
+    for pairs_with in (lambda c: _SLASH_CONNECTOR.fullmatch(c) is not None, lambda c: c == ""):
+        for i, connector in enumerate(connectors):
+            if pairs_with(connector) and i not in partner and i + 1 not in partner:
+                partner[i], partner[i + 1] = i + 1, i
+    for i, connector in enumerate(connectors):
+        linked = _SLASH_CONNECTOR.fullmatch(connector) is not None or connector == ""
+        if linked and partner.get(i) != i + 1 and (i not in partner or i + 1 not in partner):
+            raise MalformedTranscriptError("a group linked by a slash or by adjacency to a dual transcription it cannot belong to")
     out: list[str] = []
     position = 0
-    while True:
-        start = text.find("(", position)
-        if start < 0:
-            out.append(text[position:])
-            return "".join(out)
+    for i, (start, end) in enumerate(groups):
+        if i in partner and partner[i] < i:
+            continue  # the second side of a pair, emitted with the first
         out.append(text[position:start])
-        first_end = _group_end(text, start)
-        if first_end < 0:  # lone "(": drop it, keep scanning after it
-            position = start + 1
-            continue
-        second_start = first_end + 2 if text.startswith("/(", first_end + 1) else first_end + 1
-        second_end = (
-            _group_end(text, second_start) if text.startswith("(", second_start) else -1
-        )
-        if second_end < 0:  # a group that is not a pair: keep its content
-            out.append(text[start + 1 : first_end])
-            position = first_end + 1
-            continue
-        chosen = text[start + 1 : first_end] if side == 0 else text[second_start + 1 : second_end]
-        out.append(chosen)
-        position = second_end + 1
+        if i in partner:
+            second = groups[i + 1]
+            sides = (text[start + 1 : end], text[second[0] + 1 : second[1]])
+            if not sides[0].strip() or not sides[1].strip():
+                raise MalformedTranscriptError("a dual transcription with an empty side")
+            out.append(_resolve_pairs(sides[side], side))
+            position = second[1] + 1
+        else:
+            out.append(_resolve_pairs(text[start + 1 : end], side))
+            position = end + 1
+    out.append(text[position:])
+    return "".join(out)
 
 
 def _utterance_number(utterance_id: str | None) -> str | None:
@@ -124,13 +173,20 @@ def normalize_transcript(
     Raises:
         ValueError: for an unknown `policy` or `unintelligible` mode.
         UnintelligibleUtteranceError: under `unintelligible="drop"` when the transcript holds `u/`.
+        MalformedTranscriptError: when the notation cannot be resolved without guessing (an unclosed pair such as
+            `(20년)/(이십 년`, three groups chained by slashes, a pair with an empty side); the message names
+            `utterance_id`.
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
     if unintelligible not in UNINTELLIGIBLE_MODES:
         raise ValueError(f"unintelligible must be one of {UNINTELLIGIBLE_MODES}, got {unintelligible!r}")
 
-    text = _resolve_pairs(unicodedata.normalize("NFC", raw), side=0 if policy == "spelling" else 1)
+    try:
+        text = _resolve_pairs(unicodedata.normalize("NFC", raw), side=0 if policy == "spelling" else 1)
+    except MalformedTranscriptError as error:
+        where = f" in {utterance_id}" if utterance_id else ""
+        raise MalformedTranscriptError(f"malformed notation{where}: {error}: {raw!r}") from None
     if "/" in text:
         if unintelligible == "drop" and _UNINTELLIGIBLE_TAG.search(text):
             where = f" in {utterance_id}" if utterance_id else ""
@@ -138,29 +194,14 @@ def normalize_transcript(
         replacement = f" {UNINTELLIGIBLE_TOKEN} " if unintelligible == "token" else " "
         text = _UNINTELLIGIBLE_TAG.sub(replacement, text)
         text = _NOISE_TAG.sub(" ", text)
+        text = _NOTATION_SLASH.sub("", text)
     text = text.translate(_MARKS)
     if policy == "phonetic" and "%" in text:
         reading = "프로" if _utterance_number(utterance_id) in _PERCENT_READ_AS_PRO else "퍼센트"
         text = text.replace("%", reading)
-    if not keep_punctuation:
-        text = _SENTENCE_PUNCTUATION.sub(" ", text)
-    return unicodedata.normalize("NFC", " ".join(text.split()))
-
-
-def read_transcript(path: str | PathLike[str]) -> str:
-    """Read one per-utterance KsponSpeech ``.txt`` (CP949, one line, maybe a trailing newline).
-
-    Raises:
-        TranscriptDecodeError: when a byte sequence is not valid CP949; the message names the file and
-            the byte offset. Bytes are never silently replaced.
-    """
-    with open(path, "rb") as handle:
-        data = handle.read()
-    try:
-        text = data.decode("cp949")
-    except UnicodeDecodeError as error:
-        bad = data[error.start : error.end].hex(" ")
-        raise TranscriptDecodeError(
-            f"{path}: byte offset {error.start} ({bad}) is not valid CP949: {error.reason}"
-        ) from None
-    return text.strip("\r\n")
+    text = " ".join(text.split())
+    if keep_punctuation:  # a deleted tag between a word and its punctuation ("그래b/.") leaves no gap
+        text = _SPACE_BEFORE_PUNCTUATION.sub("", text)
+    else:
+        text = " ".join(_SENTENCE_PUNCTUATION.sub(" ", text).split())
+    return unicodedata.normalize("NFC", text)

@@ -136,7 +136,8 @@ def test_bad_input_is_counted_and_never_silently_lost(clean_corpus, tmp_path):
         "zero_length_pcm": (train_path(4), b"", "빈 파일"),
         "missing_txt": (train_path(5), tone(0.5, 5), None),
         "missing_pcm": (train_path(6), None, "음성 없음"),
-        "undecodable_cp949": (train_path(7), tone(0.5, 7), "깨진".encode("cp949") + b"\xff\xfe"),
+        "undecodable_transcript": (train_path(7), tone(0.5, 7), "깨진".encode("cp949") + b"\xff\xfe"),
+        "malformed_notation": (train_path(10), tone(0.5, 10), "그 돈이 (70%)/(칠십 퍼센트 넘을걸"),
         "empty_after_normalization": (train_path(8), tone(0.5, 8), "b/ n/ l/"),
         "unintelligible_dropped": (train_path(9), tone(0.5, 9), "그게 u/ 뭐였지"),
     }
@@ -155,6 +156,46 @@ def test_bad_input_is_counted_and_never_silently_lost(clean_corpus, tmp_path):
     assert rows["train"]["KsponSpeech_000003"]["audio"]["array"].size == 8000
     saved = json.loads(next((tmp_path / "cache").rglob("ksponspeech_load_report.json")).read_text())
     assert saved["counts"] == report.counts
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda text: text.encode("cp949"),
+        lambda text: text.encode("utf-8"),
+        lambda text: b"\xef\xbb\xbf" + text.encode("utf-8"),
+    ],
+    ids=["cp949", "utf-8", "utf-8-bom"],
+)
+@pytest.mark.parametrize("with_scripts", [False, True], ids=["txt", "trn"])
+def test_transcripts_in_any_saved_encoding_load_the_same(clean_corpus, tmp_path, encode, with_scripts):
+    """Per-utterance .txt files and .trn scripts re-saved in CP949 or UTF-8 (BOM or not) load to the same text."""
+    for relative, (raw, _) in GOOD.items():
+        (clean_corpus / relative).with_suffix(".txt").write_bytes(encode(raw + "\n"))
+    if with_scripts:
+        write_scripts(clean_corpus, {path: raw for path, (raw, _) in GOOD.items()})
+        for script in (clean_corpus / "scripts").glob("*.trn"):
+            script.write_bytes(encode(script.read_text(encoding="utf-8")))
+    dataset_dict, report = load_ksponspeech(clean_corpus, cache_dir=str(tmp_path / "cache"), return_report=True)
+    assert report.counts == {}
+    rows = rows_by_id(dataset_dict)
+    loaded = {row_id: row["text"] for split in rows.values() for row_id, row in split.items()}
+    assert loaded == {Path(relative).stem: clean for relative, (_, clean) in GOOD.items()}
+    assert not any("\ufffd" in text for text in loaded.values())
+
+
+def test_undecodable_and_mojibake_trn_lines_are_counted_with_their_line(clean_corpus, tmp_path):
+    write_scripts(clean_corpus, {path: raw for path, (raw, _) in GOOD.items()})
+    script = clean_corpus / "scripts" / "train.trn"
+    script.write_bytes(
+        f"{train_path(1)} :: {GOOD[train_path(1)][0]}\n".encode()
+        + f"{train_path(1001)} :: 한+ ".encode() + b"\xff\xff\n"  # neither UTF-8 nor CP949
+        + f"{train_path(2)} :: {'그럼 이메일로'.encode('cp949').decode('latin-1')}\n".encode()  # mojibake
+    )
+    dataset_dict, report = load_ksponspeech(clean_corpus, cache_dir=str(tmp_path / "cache"), return_report=True)
+    assert report.counts == {"undecodable_transcript": 2}
+    assert sorted(path for _, path, _ in report.entries) == [f"{script}:2", f"{script}:3"]
+    assert set(rows_by_id(dataset_dict)["train"]) == {"KsponSpeech_000001"}
 
 
 def test_trn_problems_are_counted(clean_corpus, tmp_path):

@@ -1,0 +1,103 @@
+"""Transcript bytes -> text, whichever encoding a corpus file was re-saved in.
+
+KsponSpeech ships its per-utterance `.txt` files in CP949 and its `.trn` scripts in UTF-8, but copies of the corpus
+turn up re-saved either way, with or without a UTF-8 byte-order mark. Strict UTF-8 is tried first: CP949 Hangul is
+almost never valid UTF-8 (its lead bytes 0xB0-0xC8 are mostly UTF-8 continuation bytes; the byte pairs that are
+valid UTF-8 decode to Latin letters such as "ġ", never to Hangul, so a UTF-8 decode without Hangul whose bytes are
+Hangul in CP949 is read as CP949: a Korean corpus line is far likelier to be one short CP949 word than accented
+Latin). Bytes that are neither are an
+error naming the file; text that was already damaged by an earlier lossy decode (U+FFFD replacement characters, or
+CP949/UTF-8 bytes read as Latin-1 and saved again) is refused too, so mojibake never loads as text.
+"""
+
+from __future__ import annotations
+
+import re
+from os import PathLike
+
+#: Encodings tried, in this order, on every transcript file.
+TRANSCRIPT_ENCODINGS = ("utf-8", "cp949")
+_BOM = b"\xef\xbb\xbf"
+# Latin-1 / Windows-1252 letters that appear when Korean bytes were decoded as a Western code page.
+_WESTERN = re.compile("[\u0080-\u00ff\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u2122]")
+_HANGUL = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3131-\u318e]")
+
+
+class TranscriptDecodeError(ValueError):
+    """A transcript's bytes are neither UTF-8 nor CP949, or hold mojibake; the message names the file."""
+
+
+def _decode_or_none(data: bytes, encoding: str) -> str | None:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError:
+        return None
+
+
+def _mojibake(text: str) -> str | None:
+    """Why `text` is damaged text rather than a transcript, or `None`."""
+    if "\ufffd" in text:
+        return "holds U+FFFD replacement characters (it was decoded lossily and saved again)"
+    if _WESTERN.search(text):
+        for western in ("cp1252", "latin-1"):
+            try:
+                original = text.encode(western)
+            except UnicodeEncodeError:
+                continue
+            for encoding in TRANSCRIPT_ENCODINGS:
+                recovered = _decode_or_none(original, encoding)
+                if recovered is not None and _HANGUL.search(recovered):
+                    return f"is mojibake: {encoding.upper()} bytes read as {western} and saved again ({recovered[:20]!r}...)"
+    return None
+
+
+def decode_transcript(data: bytes, source: str | PathLike[str]) -> str:
+    """Decode a transcript file's bytes: strict UTF-8 (a leading BOM dropped), else strict CP949.
+
+    Args:
+        data (`bytes`): the file's (or one `.trn` line's) bytes.
+        source (`str` or `os.PathLike`): the file (and line) named in errors.
+
+    Returns:
+        `str`: the decoded text, line breaks kept.
+
+    Raises:
+        TranscriptDecodeError: when the bytes decode in neither encoding (the message gives the byte offset where
+            CP949 failed), or decode to mojibake.
+    """
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp949")
+        except UnicodeDecodeError as error:
+            bad = data[error.start : error.end].hex(" ")
+            raise TranscriptDecodeError(
+                f"{source}: neither UTF-8 nor CP949 (byte offset {error.start}: {bad})"
+            ) from None
+    else:
+        damage = _mojibake(text)
+        if damage:
+            raise TranscriptDecodeError(f"{source}: {damage}")
+        if not text.isascii() and not _HANGUL.search(text):  # a short CP949 line can be valid UTF-8 by chance
+            cp949 = _decode_or_none(data, "cp949")
+            text = cp949 if cp949 is not None and _HANGUL.search(cp949) else text
+    return text
+
+
+def read_transcript(path: str | PathLike[str]) -> str:
+    """Read one per-utterance KsponSpeech `.txt` (one line, maybe a trailing newline) in UTF-8 or CP949.
+
+    Raises:
+        TranscriptDecodeError: see [`decode_transcript`].
+    """
+    with open(path, "rb") as handle:
+        return decode_transcript(handle.read(), path).strip("\r\n")
+
+
+def read_text_file(path: str | PathLike[str]) -> str:
+    """A whole text file (a manifest, a list of transcripts) in UTF-8 or CP949; see [`decode_transcript`]."""
+    with open(path, "rb") as handle:
+        return decode_transcript(handle.read(), path)
