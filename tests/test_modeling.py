@@ -248,3 +248,25 @@ def test_presets_and_config_round_trip(tmp_path):
     assert DeepSpeech2Config.from_pretrained(tmp_path).to_dict() == config.to_dict()
     assert config.inputs_to_logits_ratio == 160 * 2
     assert np.prod([s[1] for s in config.conv_strides]) == config.time_reduction
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_generate_is_greedy_ids_with_padding_as_blank_and_the_same_pass_loss(variant):
+    config = tiny(**VARIANTS[variant])
+    model = DeepSpeech2ForCTC(config).eval()
+    features, mask = padded_batch([40, 25, 11])
+    labels = torch.tensor([[3, 4, 5], [6, 7, -100], [8, -100, -100]])
+    out = model.generate(features, attention_mask=mask, labels=labels, return_dict_in_generate=True)
+    reference = model(features, attention_mask=mask, labels=labels)
+    lengths = model._get_feat_extract_output_lengths(mask.sum(-1))
+    assert out.output_mask.sum(-1).tolist() == lengths.tolist()
+    for row, length in enumerate(lengths.tolist()):
+        assert out.sequences[row, :length].tolist() == reference.logits[row, :length].argmax(-1).tolist()
+        assert (out.sequences[row, length:] == config.pad_token_id).all()
+        # each row decodes as it would alone, unpadded
+        alone = model.generate(features[row : row + 1, : int(mask[row].sum())])
+        assert alone[0].tolist() == out.sequences[row, :length].tolist()
+    torch.testing.assert_close(out.loss, reference.loss)
+    assert torch.equal(model.generate(features, attention_mask=mask), out.sequences)
+    encoder = model.deepspeech2(features, attention_mask=mask)
+    assert torch.equal(encoder.output_mask, out.output_mask)

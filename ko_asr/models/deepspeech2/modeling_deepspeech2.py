@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -10,11 +12,43 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, CausalLMOutput
 from transformers.modeling_utils import PreTrainedModel
 from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices
+from transformers.utils import ModelOutput
 
 from .configuration_deepspeech2 import DeepSpeech2Config, conv_output_length
 
 # DS2 clips activations to [0, 20] ("clipped ReLU").
 _CLIP_MAX = 20.0
+
+
+@dataclass
+class DeepSpeech2ModelOutput(BaseModelOutput):
+    r"""
+    output_mask (`torch.BoolTensor` of shape `(batch_size, output_frames)`):
+        True for the output frames computed from real input frames, False for padding. The CTC head, its loss
+        lengths and [`DeepSpeech2ForCTC.generate`] all read it, so the length arithmetic runs once.
+    """
+
+    output_mask: torch.BoolTensor | None = None
+
+
+@dataclass
+class DeepSpeech2CTCGenerateOutput(ModelOutput):
+    r"""
+    sequences (`torch.LongTensor` of shape `(batch_size, output_frames)`):
+        Greedy (best path) token id per output frame, the CTC blank (`pad_token_id`) on padded frames; decode with
+        `processor.batch_decode(sequences)`, which merges repeats and drops blanks.
+    logits (`torch.FloatTensor` of shape `(batch_size, output_frames, vocab_size)`):
+        The per-frame scores the sequences were taken from (for beam search or confidence).
+    output_mask (`torch.BoolTensor` of shape `(batch_size, output_frames)`):
+        True for real output frames.
+    loss (`torch.FloatTensor` of shape `()`, *optional*):
+        The CTC loss, when `labels` were given (same forward pass).
+    """
+
+    sequences: torch.LongTensor | None = None
+    logits: torch.FloatTensor | None = None
+    output_mask: torch.BoolTensor | None = None
+    loss: torch.FloatTensor | None = None
 
 
 def _frame_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
@@ -198,11 +232,6 @@ class DeepSpeech2PreTrainedModel(PreTrainedModel):
         batch, frames = input_features.shape[:2]
         return torch.full((batch,), frames, dtype=torch.long, device=input_features.device)
 
-    def _get_output_mask(self, attention_mask: torch.Tensor | None, input_features: torch.Tensor) -> torch.Tensor:
-        """Frame mask of the output sequence for a feature-frame `attention_mask` (all frames when `None`)."""
-        output_lengths = self._get_feat_extract_output_lengths(self._input_lengths(attention_mask, input_features))
-        return _frame_mask(output_lengths, int(self._get_feat_extract_output_lengths(input_features.shape[1])))
-
 
 class DeepSpeech2Model(DeepSpeech2PreTrainedModel):
     """The DeepSpeech2 encoder: convolutional front end and recurrent stack, returning per-frame hidden states."""
@@ -287,8 +316,8 @@ class DeepSpeech2Model(DeepSpeech2PreTrainedModel):
             if output_hidden_states:
                 all_hidden_states += (hidden,)
         if not return_dict:
-            return tuple(v for v in (hidden, all_hidden_states) if v is not None)
-        return BaseModelOutput(last_hidden_state=hidden, hidden_states=all_hidden_states)
+            return tuple(v for v in (hidden, all_hidden_states, mask) if v is not None)
+        return DeepSpeech2ModelOutput(last_hidden_state=hidden, hidden_states=all_hidden_states, output_mask=mask)
 
 
 class DeepSpeech2ForCTC(DeepSpeech2PreTrainedModel):
@@ -330,16 +359,8 @@ class DeepSpeech2ForCTC(DeepSpeech2PreTrainedModel):
         outputs = self.deepspeech2(
             input_features, attention_mask=attention_mask, output_hidden_states=output_hidden_states, return_dict=True
         )
-        hidden = outputs.last_hidden_state
-        mask = self._get_output_mask(attention_mask, input_features)
-        if isinstance(self.head_norm, nn.BatchNorm1d):
-            hidden = _masked_batch_norm(self.head_norm, hidden, mask)
-        else:
-            hidden = self.head_norm(hidden)
-        logits = self.lm_head(self.dropout(hidden))
-        blank = torch.full_like(logits[0, 0], torch.finfo(logits.dtype).min / 2)
-        blank[self.config.pad_token_id] = 0.0
-        logits = torch.where(mask.unsqueeze(-1), logits, blank)
+        mask = outputs.output_mask
+        logits = self._head(outputs.last_hidden_state, mask)
 
         loss = None
         if labels is not None:
@@ -348,6 +369,64 @@ class DeepSpeech2ForCTC(DeepSpeech2PreTrainedModel):
             output = (logits,) + ((outputs.hidden_states,) if outputs.hidden_states is not None else ())
             return ((loss,) + output) if loss is not None else output
         return CausalLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+
+    def _head(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Norm -> dropout -> classifier; padded frames emit the blank with certainty."""
+        if isinstance(self.head_norm, nn.BatchNorm1d):
+            hidden = _masked_batch_norm(self.head_norm, hidden, mask)
+        else:
+            hidden = self.head_norm(hidden)
+        logits = self.lm_head(self.dropout(hidden))
+        blank = torch.full_like(logits[0, 0], torch.finfo(logits.dtype).min / 2)
+        blank[self.config.pad_token_id] = 0.0
+        return torch.where(mask.unsqueeze(-1), logits, blank)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_features: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        return_dict_in_generate: bool = False,
+        **kwargs,
+    ) -> DeepSpeech2CTCGenerateOutput | torch.LongTensor:
+        r"""Greedy CTC decoding (best path), as `ParakeetForCTC.generate`: the arg-max token of every output frame,
+        with padded frames set to the blank so `processor.batch_decode(sequences)` gives each utterance's text.
+
+        Args:
+            input_features (`torch.FloatTensor` of shape `(batch_size, frames, num_input_features)`):
+                Spectrogram frames from [`DeepSpeech2FeatureExtractor`].
+            attention_mask (`torch.Tensor` of shape `(batch_size, frames)`, *optional*):
+                1 for real frames, 0 for padding.
+            labels (`torch.LongTensor` of shape `(batch_size, target_length)`, *optional*):
+                When given, the CTC loss of the same forward pass is returned in the output (evaluation needs both).
+            return_dict_in_generate (`bool`, *optional*, defaults to `False`):
+                Return a [`DeepSpeech2CTCGenerateOutput`] instead of the sequences alone.
+
+        Returns:
+            `torch.LongTensor` of shape `(batch_size, output_frames)`, or a [`DeepSpeech2CTCGenerateOutput`].
+
+        Example:
+
+        ```python
+        >>> import ko_asr
+        >>> from transformers import AutoModelForCTC, AutoProcessor
+
+        >>> processor = AutoProcessor.from_pretrained("outputs/ds2-demo")
+        >>> model = AutoModelForCTC.from_pretrained("outputs/ds2-demo")
+        >>> inputs = processor(audio=waveform, sampling_rate=16000, return_tensors="pt")
+        >>> text = processor.batch_decode(model.generate(**inputs))[0]
+        ```
+        """
+        outputs = self.deepspeech2(input_features, attention_mask=attention_mask, return_dict=True)
+        logits = self._head(outputs.last_hidden_state, outputs.output_mask)
+        sequences = logits.argmax(dim=-1).masked_fill(~outputs.output_mask, self.config.pad_token_id)
+        if not return_dict_in_generate:
+            return sequences
+        loss = self._ctc_loss(logits, outputs.output_mask.sum(-1), labels) if labels is not None else None
+        return DeepSpeech2CTCGenerateOutput(
+            sequences=sequences, logits=logits, output_mask=outputs.output_mask, loss=loss
+        )
 
     def _ctc_loss(self, logits: torch.Tensor, output_lengths: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         labels_mask = labels >= 0
@@ -365,4 +444,10 @@ class DeepSpeech2ForCTC(DeepSpeech2PreTrainedModel):
                 )
 
 
-__all__ = ["DeepSpeech2ForCTC", "DeepSpeech2Model", "DeepSpeech2PreTrainedModel"]
+__all__ = [
+    "DeepSpeech2CTCGenerateOutput",
+    "DeepSpeech2ForCTC",
+    "DeepSpeech2Model",
+    "DeepSpeech2ModelOutput",
+    "DeepSpeech2PreTrainedModel",
+]
