@@ -8,7 +8,8 @@ Korean has no single scoring standard, so ko_asr reports all four and names whic
 - `swer`: space-normalized WER (ESPnet1's sWER): the hypothesis is re-spaced to the reference's word boundaries
   through a character alignment, so spacing mistakes (띄어쓰기), which Korean readers barely notice, do not count.
 
-All rates are corpus-level: total edits over total reference units.
+All rates are corpus-level: total edits over total reference units. References and hypotheses are compared in
+Unicode NFC, so a decomposed (NFD) transcript scores the same as its composed spelling.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import jiwer
 
+from .text.hangul import to_nfc
+
 METRICS = ("cer", "cer_with_spaces", "wer", "swer")
 
 
@@ -26,10 +29,10 @@ def _check(references: Sequence[str], hypotheses: Sequence[str]) -> tuple[list[s
         raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
     if not references:
         raise ValueError("no references to score")
-    references = [" ".join(r.split()) for r in references]
+    references = [" ".join(to_nfc(r).split()) for r in references]
     if not any(references):
         raise ValueError("every reference is empty; error rates are undefined")
-    return references, [" ".join(h.split()) for h in hypotheses]
+    return references, [" ".join(to_nfc(h).split()) for h in hypotheses]
 
 
 def cer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
@@ -53,8 +56,9 @@ def respace_to_reference(reference: str, hypothesis: str) -> str:
 
     A hypothesis character takes the position of the reference character it aligns with (an inserted character
     the position of the character before it); a space goes wherever a reference word boundary falls between two
-    consecutive hypothesis characters.
+    consecutive hypothesis characters. Both strings are NFC-normalized first, so characters are syllables.
     """
+    reference, hypothesis = to_nfc(reference), to_nfc(hypothesis)
     ref_chars, hyp_chars = reference.replace(" ", ""), hypothesis.replace(" ", "")
     if not ref_chars or not hyp_chars:
         return hyp_chars

@@ -1,5 +1,9 @@
+import unicodedata
+
 import evaluate
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ko_asr.metrics import (
     EVALUATE_MODULE,
@@ -48,3 +52,53 @@ def test_evaluate_module_loads_offline_and_agrees():
     assert metric.compute(predictions=hypotheses, references=references) == pytest.approx(
         compute_metrics(references, hypotheses)
     )
+
+
+def nfd(texts):
+    return [unicodedata.normalize("NFD", t) for t in texts]
+
+
+@pytest.mark.parametrize("metric", [cer, cer_with_spaces, wer, swer])
+def test_decomposed_spelling_is_not_an_error(metric):
+    references = ["나는 학교에 간다", "오늘 날씨 좋다"]
+    assert nfd(references) != references
+    assert metric(references, nfd(references)) == 0.0
+    assert metric(nfd(references), references) == 0.0
+    hypotheses = ["나는학교에 간다", "오늘 날시 좋다 정말"]
+    expected = metric(references, hypotheses)
+    assert expected > 0
+    assert metric(nfd(references), nfd(hypotheses)) == metric(references, nfd(hypotheses)) == expected
+
+
+def test_respacing_decomposed_text_gives_composed_text():
+    expected = "나는 학교에 간다"
+    assert respace_to_reference(*nfd(["나는 학교에 간다", "나는학교에간다"])) == expected
+    assert respace_to_reference("나는 학교에 간다", *nfd(["나는학교에간다"])) == expected
+
+
+korean_text = st.lists(
+    st.one_of(st.integers(0xAC00, 0xD7A3).map(chr), st.sampled_from([" ", " ", "ㅋ", "A", "é"])), max_size=16
+).map("".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(korean_text.filter(str.strip), korean_text), min_size=1, max_size=4))
+def test_every_metric_is_the_same_for_canonically_equivalent_text(pairs):
+    references, hypotheses = map(list, zip(*pairs))
+    expected = compute_metrics(references, hypotheses)
+    assert compute_metrics(nfd(references), nfd(hypotheses)) == expected
+    assert compute_metrics(references, nfd(hypotheses)) == expected
+    assert compute_metrics(nfd(references), hypotheses) == expected
+    for reference, hypothesis in pairs:
+        respaced = respace_to_reference(reference, hypothesis)
+        assert respace_to_reference(*nfd([reference, hypothesis])) == respaced
+
+
+def test_evaluate_module_scores_decomposed_text_like_composed_text():
+    metric = evaluate.load(EVALUATE_MODULE)
+    references = ["나는 학교에 간다", "오늘 날씨 좋다"]
+    hypotheses = ["나는학교에 간다", "오늘 날시 좋다 정말"]
+    expected = compute_metrics(references, hypotheses)
+    assert metric.compute(predictions=nfd(hypotheses), references=references) == pytest.approx(expected)
+    assert metric.compute(predictions=hypotheses, references=nfd(references)) == pytest.approx(expected)
+    assert metric.compute(predictions=nfd(references), references=references) == dict.fromkeys(expected, 0.0)

@@ -1,9 +1,12 @@
 import json
+import unicodedata
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ko_asr import DeepSpeech2CTCTokenizer
-from ko_asr.text import hangul, normalize_transcript
+from ko_asr.text import hangul, normalize_transcript, to_nfc
 
 SENTENCES = [
     normalize_transcript(raw)
@@ -181,3 +184,166 @@ def test_save_pretrained_round_trip(tmp_path, tokenizer):
 def test_invalid_units_raise():
     with pytest.raises(ValueError, match="units"):
         DeepSpeech2CTCTokenizer.from_hangul(units="word")
+
+
+# ---------------------------------------------------------------- the word delimiter is text, not a special token
+
+
+def test_word_delimiter_is_not_a_special_token(tokenizer):
+    space = tokenizer.convert_tokens_to_ids(" ")
+    assert tokenizer.word_delimiter_token == " " and tokenizer.word_delimiter_token_id == space
+    assert sorted(tokenizer.all_special_tokens) == ["<pad>", "<unk>"]
+    assert sorted(tokenizer.all_special_ids) == [0, tokenizer.unk_token_id]
+    assert tokenizer.special_tokens_map == {"unk_token": "<unk>", "pad_token": "<pad>"}
+    assert tokenizer.extra_special_tokens == []
+    assert [str(t) for t in tokenizer.added_tokens_decoder.values() if t.special] == ["<pad>", "<unk>"]
+    ids = [0, *tokenizer("가 <unk> 나").input_ids, 0]
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    mask = [int(token in ("<pad>", "<unk>")) for token in tokens]
+    assert tokens.count(" ") == 2 and sum(mask) == 3
+    assert tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True) == mask
+    kept = tokenizer.convert_ids_to_tokens(ids, skip_special_tokens=True)
+    assert kept == [token for token, special in zip(tokens, mask) if not special]
+    assert kept.count(" ") == 2
+
+
+@pytest.mark.parametrize("group_tokens", [True, False])
+@pytest.mark.parametrize("skip_special_tokens", [True, False])
+def test_every_decode_path_keeps_word_boundaries(tokenizer, group_tokens, skip_special_tokens):
+    if tokenizer.units == "syllable":
+        spec = ["_", "가", " ", "<unk>", " ", "나", "_"]
+        chars = [("가", 1, 2), (" ", 2, 3), ("<unk>", 3, 4), (" ", 4, 5), ("나", 5, 6)]
+    else:
+        spec = ["_", "\u1100", "\u1161", " ", "<unk>", " ", "\u1102", "\u1161", "_"]
+        chars = [("가", 1, 3), (" ", 3, 4), ("<unk>", 4, 5), (" ", 5, 6), ("나", 6, 8)]
+    words = [c for c in chars if c[0] != " "]
+    if skip_special_tokens:
+        chars, words = [c for c in chars if c[0] != "<unk>"], [w for w in words if w[0] != "<unk>"]
+    text = "가 나" if skip_special_tokens else "가 <unk> 나"
+    ids = frames(tokenizer, spec)
+    options = {"group_tokens": group_tokens, "skip_special_tokens": skip_special_tokens}
+    assert tokenizer.decode(ids, **options) == text
+    assert tokenizer.batch_decode([ids, ids], **options) == [text, text]
+    both = tokenizer.decode(ids, output_char_offsets=True, output_word_offsets=True, **options)
+    only_words = tokenizer.batch_decode([ids], output_word_offsets=True, **options)
+    only_chars = tokenizer.batch_decode([ids], output_char_offsets=True, **options)
+    assert both.text == only_words.text[0] == only_chars.text[0] == text
+    for char_offsets in (both.char_offsets, only_chars.char_offsets[0]):
+        assert [(o["char"], int(o["start_offset"]), int(o["end_offset"])) for o in char_offsets] == chars
+    for word_offsets in (both.word_offsets, only_words.word_offsets[0]):
+        assert [(o["word"], int(o["start_offset"]), int(o["end_offset"])) for o in word_offsets] == words
+
+
+@pytest.mark.parametrize("delimiter", ["|", "<sp>"])
+def test_custom_word_delimiter_survives_save_and_load_and_is_not_special(tmp_path, delimiter):
+    tok = DeepSpeech2CTCTokenizer.from_vocabulary(["가", "나", delimiter], word_delimiter_token=delimiter)
+    tok.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "tokenizer_config.json").read_text())["word_delimiter_token"] == delimiter
+    again = DeepSpeech2CTCTokenizer.from_pretrained(tmp_path)
+    for t in (tok, again):
+        assert t.word_delimiter_token == delimiter
+        assert t.word_delimiter_token_id == tok.convert_tokens_to_ids(delimiter) == 5
+        assert sorted(t.all_special_tokens) == ["<pad>", "<unk>"]
+        ids = t(f"가{delimiter}나").input_ids
+        assert ids == [3, 5, 4]
+        assert t.convert_ids_to_tokens(ids, skip_special_tokens=True) == ["가", delimiter, "나"]
+        assert t.get_special_tokens_mask(ids, already_has_special_tokens=True) == [0, 0, 0]
+
+
+def test_tokenizer_saved_with_a_special_space_loads_with_a_plain_space(tmp_path, tokenizer):
+    """Configs saved before this fix list the space as a special added token; loading them must not revive it."""
+    tokenizer.save_pretrained(tmp_path)
+    config_path = tmp_path / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["added_tokens_decoder"]["2"] = {
+        "content": " ", "lstrip": False, "normalized": False, "rstrip": False, "single_word": False, "special": True
+    }
+    config_path.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+    again = DeepSpeech2CTCTokenizer.from_pretrained(tmp_path)
+    assert sorted(again.all_special_tokens) == ["<pad>", "<unk>"]
+    assert [str(t) for t in again.added_tokens_decoder.values()] == ["<pad>", "<unk>"]
+    ids = again("가 나").input_ids
+    assert again.convert_ids_to_tokens(ids, skip_special_tokens=True) == again.convert_ids_to_tokens(ids)
+    again.save_pretrained(tmp_path / "resaved")
+    resaved = json.loads((tmp_path / "resaved" / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert sorted(token["content"] for token in resaved["added_tokens_decoder"].values()) == ["<pad>", "<unk>"]
+
+
+# ---------------------------------------------------------------- Unicode normalization forms
+
+#: Korean text with the characters whose composed and decomposed spellings differ (syllables, "é") and some
+#: that have only one (compatibility jamo, digits, Latin, symbols, space).
+korean_text = st.lists(
+    st.one_of(st.integers(0xAC00, 0xD7A3).map(chr), st.sampled_from([" ", "ㅋ", "A", "7", "%", "é"])),
+    max_size=24,
+).map("".join)
+
+
+def spellings(text: str) -> list[str]:
+    """The NFD spelling and one that decomposes every other character, both canonically equal to `text`."""
+    mixed = "".join(unicodedata.normalize("NFD", c) if i % 2 else c for i, c in enumerate(text))
+    return [unicodedata.normalize("NFD", text), mixed]
+
+
+def test_to_nfc_composes_conjoining_jamo_and_keeps_compatibility_jamo():
+    assert to_nfc("\u1100\u1161\u11a8 \u1112\u1161\u11ab") == "각 한"
+    assert to_nfc("e\u0301") == "\u00e9"
+    assert to_nfc("ㅋㅋ ㄳ") == "ㅋㅋ ㄳ"  # compatibility jamo are not canonically decomposable
+
+
+@pytest.mark.parametrize("units", ["syllable", "jamo"])
+def test_decomposed_text_encodes_like_composed_text(units):
+    tok = DeepSpeech2CTCTokenizer.from_hangul(units=units)
+    composed = "한국어 음성 인식 ㅋㅋ é"
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert decomposed != composed and len(decomposed) > len(composed)
+    expected = tok(composed).input_ids
+    assert tok.last_unknown_count == 1  # only "é"
+    assert tok(decomposed).input_ids == expected
+    assert tok.last_unknown_count == 1  # not "e" + an unknown combining accent
+    assert tok([decomposed, composed]).input_ids == [expected, expected]
+    assert tok("<unk> " + decomposed).input_ids == [tok.unk_token_id, 2, *expected]  # the added-token path
+    assert tok.decode(tok(decomposed).input_ids, group_tokens=False) == "한국어 음성 인식 ㅋㅋ <unk>"
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=korean_text)
+def test_canonically_equivalent_text_gives_the_same_ids_and_decoding(tokenizer, text):
+    expected = tokenizer(text).input_ids
+    decoded = tokenizer.decode(expected, group_tokens=False)
+    assert decoded == " ".join(text.replace("é", "<unk>").split())
+    for spelling in spellings(text):
+        ids = tokenizer(spelling).input_ids
+        assert ids == expected
+        assert tokenizer.decode(ids, group_tokens=False) == decoded
+
+
+@pytest.mark.parametrize("units", ["syllable", "jamo"])
+def test_vocabularies_built_from_decomposed_text_match_composed_ones(units):
+    texts = ["한국어 음성", "인식 한국"]
+    decomposed = [unicodedata.normalize("NFD", t) for t in texts]
+    composed_vocab = DeepSpeech2CTCTokenizer.from_corpus(texts, units=units).get_vocab()
+    assert DeepSpeech2CTCTokenizer.from_corpus(decomposed, units=units).get_vocab() == composed_vocab
+    symbols = sorted(set("".join(texts)) - {" "})
+    assert (
+        DeepSpeech2CTCTokenizer.from_vocabulary([unicodedata.normalize("NFD", s) for s in symbols]).get_vocab()
+        == DeepSpeech2CTCTokenizer.from_vocabulary(symbols).get_vocab()
+    )
+
+
+def test_csv_symbols_are_read_in_nfc(tmp_path):
+    path = tmp_path / "vocab.csv"
+    path.write_text("id,char\n0,<pad>\n1,<unk>\n2, \n3,\u1100\u1161\n", encoding="utf-8")
+    tok = DeepSpeech2CTCTokenizer.from_csv(path)
+    assert tok.convert_ids_to_tokens(3) == "가"
+    assert tok("가 가").input_ids == tok("\u1100\u1161 가").input_ids == [3, 2, 3]
+    path.write_text("id,char\n0,<pad>\n1,<unk>\n2, \n3,가\n4,\u1100\u1161\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="appears twice"):
+        DeepSpeech2CTCTokenizer.from_csv(path)
+
+
+def test_a_vocabulary_token_outside_nfc_is_rejected(tmp_path):
+    path = tmp_path / "vocab.json"
+    path.write_text(json.dumps({"<pad>": 0, "<unk>": 1, " ": 2, "\u1100\u1161": 3}), encoding="utf-8")
+    with pytest.raises(ValueError, match="NFC"):
+        DeepSpeech2CTCTokenizer(str(path))

@@ -9,7 +9,7 @@ import evaluate
 from ko_asr.metrics import compute_metrics
 
 _DESCRIPTION = """Korean ASR error rates: `cer` (spaces removed, kospeech), `cer_with_spaces` (ESPnet), `wer`, and
-`swer` (hypothesis re-spaced to the reference, ESPnet1 sWER). Corpus-level rates."""
+`swer` (hypothesis re-spaced to the reference, ESPnet1 sWER). Corpus-level rates, compared in Unicode NFC."""
 _KWARGS = """
 Args:
     predictions (`list[str]`): hypotheses.

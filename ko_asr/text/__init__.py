@@ -2,6 +2,7 @@
 
 from . import hangul
 from .encoding import TranscriptDecodeError, decode_transcript, read_text_file, read_transcript
+from .hangul import to_nfc
 from .kspon import (
     UNINTELLIGIBLE_TOKEN,
     MalformedTranscriptError,
@@ -19,4 +20,5 @@ __all__ = [
     "normalize_transcript",
     "read_text_file",
     "read_transcript",
+    "to_nfc",
 ]

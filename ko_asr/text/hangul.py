@@ -68,6 +68,17 @@ _DECOMPOSE_TABLE = {
 _DECOMPOSE_TABLE.update({ord(c): j for c, j in FROM_COMPATIBILITY.items()})
 
 
+def to_nfc(text: str) -> str:
+    """Return ``text`` in Unicode NFC, the one form ko_asr tokenizes and scores.
+
+    Korean text also arrives decomposed into conjoining jamo (NFD: macOS file names, some copied web text and
+    tools); NFC composes those into the precomposed syllables, so canonically equivalent strings compare equal.
+    Compatibility jamo ("ㅋㅋ") are left alone (that would be NFKC). Already-NFC text, the common case, costs one
+    C-level quick check.
+    """
+    return unicodedata.normalize("NFC", text)
+
+
 def is_syllable(char: str) -> bool:
     """Whether ``char`` is one of the 11,172 precomposed Hangul syllables."""
     return len(char) == 1 and SYLLABLE_BASE <= ord(char) < SYLLABLE_BASE + NUM_SYLLABLES

@@ -36,6 +36,10 @@ def _check_vocabulary(vocab: dict[str, int], source: object, pad: str, unk: str,
     for required in (pad, unk, delimiter):
         if required not in vocab:
             raise ValueError(f"{source}: the vocabulary has no {required!r} token")
+    # Input text is NFC-normalized before lookup, so a token in another form could never be produced.
+    not_nfc = [token for token in vocab if hangul.to_nfc(token) != token]
+    if not_nfc:
+        raise ValueError(f"{source}: tokens must be in Unicode NFC form, found {not_nfc[:3]!r}")
     if vocab[pad] != 0:
         raise ValueError(f"{source}: the pad token {pad!r} is the CTC blank and must have id 0, found id {vocab[pad]}")
     if sorted(vocab.values()) != list(range(len(vocab))):
@@ -49,8 +53,11 @@ class DeepSpeech2CTCTokenizer(Wav2Vec2CTCTokenizer):
     It keeps the [`~transformers.Wav2Vec2CTCTokenizer`] decoding contract (`group_tokens`, `output_char_offsets`,
     `output_word_offsets`) so the ASR pipeline can return character and word timestamps, with three
     differences: the CTC blank is the pad token and has id 0; the word delimiter is the space character itself,
-    a real token, so word boundaries survive decoding; and in jamo mode decoding recomposes syllables (offsets
-    then cover whole syllables).
+    a real token and not a special one, so word boundaries survive decoding and `skip_special_tokens`; and in
+    jamo mode decoding recomposes syllables (offsets then cover whole syllables).
+
+    Input text is normalized to Unicode NFC first ([`~ko_asr.text.hangul.to_nfc`]), so composed and decomposed
+    (conjoining jamo, e.g. from macOS) spellings of the same text encode to the same ids.
 
     Build a vocabulary with [`~DeepSpeech2CTCTokenizer.from_hangul`] (full inventory),
     [`~DeepSpeech2CTCTokenizer.from_corpus`] (frequency-pruned, from training text only) or
@@ -68,7 +75,7 @@ class DeepSpeech2CTCTokenizer(Wav2Vec2CTCTokenizer):
         pad_token (`str`, *optional*, defaults to `"<pad>"`):
             Padding token, also the CTC blank. Must have id 0.
         word_delimiter_token (`str`, *optional*, defaults to `" "`):
-            Token separating words.
+            Token separating words. It is text, never a special token.
     """
 
     model_input_names = ["input_ids", "attention_mask"]
@@ -84,7 +91,18 @@ class DeepSpeech2CTCTokenizer(Wav2Vec2CTCTokenizer):
     ):
         if units not in UNITS:
             raise ValueError(f"units must be one of {UNITS}, got {units!r}")
+        # transformers 5 registers every `*_token` string reaching the base __init__ as a named special token
+        # (from_pretrained passes saved ones back as `model_specific_special_tokens`). The delimiter is text, so it
+        # is kept off that route, and off the added tokens of configs saved while it was treated as special.
+        model_specific = dict(kwargs.pop("model_specific_special_tokens", None) or {})
+        word_delimiter_token = model_specific.pop("word_delimiter_token", word_delimiter_token)
+        if model_specific:  # other model-specific tokens stay special
+            kwargs["model_specific_special_tokens"] = model_specific
         unk_token, pad_token, word_delimiter_token = str(unk_token), str(pad_token), str(word_delimiter_token)
+        if saved_added_tokens := kwargs.get("added_tokens_decoder"):
+            kwargs["added_tokens_decoder"] = {
+                index: token for index, token in saved_added_tokens.items() if str(token) != word_delimiter_token
+            }
         with open(vocab_file, encoding="utf-8") as handle:
             self.vocab = json.load(handle)
         _check_vocabulary(self.vocab, vocab_file, pad_token, unk_token, word_delimiter_token)
@@ -109,22 +127,24 @@ class DeepSpeech2CTCTokenizer(Wav2Vec2CTCTokenizer):
             pad_token=pad_token,
             bos_token=None,
             eos_token=None,
-            word_delimiter_token=word_delimiter_token,
             special_tokens_pattern="none",
             clean_up_tokenization_spaces=kwargs.pop("clean_up_tokenization_spaces", False),
             **kwargs,
         )
+        self.init_kwargs["word_delimiter_token"] = word_delimiter_token  # still saved to tokenizer_config.json
         for token in self.encoder:
             if len(token) > 1 and token not in self._added_tokens_encoder:
-                self.add_tokens(AddedToken(token, rstrip=False, lstrip=False, normalized=False, special=True))
+                special = token != word_delimiter_token
+                self.add_tokens(AddedToken(token, rstrip=False, lstrip=False, normalized=False, special=special))
 
     # ------------------------------------------------------------------ vocabulary builders
     @classmethod
     def from_vocabulary(cls, symbols: Iterable[str], units: str = "syllable", **kwargs) -> DeepSpeech2CTCTokenizer:
-        """Build a tokenizer whose ids follow `symbols` after `<pad>` (0), `<unk>` (1) and space (2)."""
+        """Build a tokenizer whose ids follow `symbols` (NFC-normalized, duplicates dropped) after `<pad>` (0),
+        `<unk>` (1) and space (2)."""
         pad, unk = kwargs.get("pad_token", "<pad>"), kwargs.get("unk_token", "<unk>")
         vocab: dict[str, int] = {}
-        for symbol in (pad, unk, " ", *symbols):
+        for symbol in (pad, unk, " ", *map(hangul.to_nfc, symbols)):
             vocab.setdefault(symbol, len(vocab))
         return cls._from_vocab_dict(vocab, units=units, **kwargs)
 
@@ -166,7 +186,7 @@ class DeepSpeech2CTCTokenizer(Wav2Vec2CTCTokenizer):
         if units not in UNITS:
             raise ValueError(f"units must be one of {UNITS}, got {units!r}")
         counts: Counter[str] = Counter()
-        for text in texts:
+        for text in map(hangul.to_nfc, texts):  # decomposed text would otherwise count jamo as symbols
             counts.update(hangul.decompose(text) if units == "jamo" else text)
         counts.pop(" ", None)
         ranked = sorted((s for s, c in counts.items() if c >= min_freq and not s.isspace()), key=lambda s: (-counts[s], s))
@@ -175,8 +195,8 @@ class DeepSpeech2CTCTokenizer(Wav2Vec2CTCTokenizer):
     @classmethod
     def from_csv(cls, path: str | PathLike[str], units: str | None = None, **kwargs) -> DeepSpeech2CTCTokenizer:
         """Read the original project's vocabulary CSV: a row per symbol, integer id then character (a header row
-        and extra columns such as a frequency are allowed). `units` is inferred when not given: jamo if every
-        Hangul symbol is a conjoining jamo."""
+        and extra columns such as a frequency are allowed). Symbols are NFC-normalized, like input text. `units`
+        is inferred when not given: jamo if every Hangul symbol is a conjoining jamo."""
         vocab: dict[str, int] = {}
         with open(path, encoding="utf-8", newline="") as handle:
             for line_number, row in enumerate(csv.reader(handle), start=1):
@@ -188,9 +208,10 @@ class DeepSpeech2CTCTokenizer(Wav2Vec2CTCTokenizer):
                     index = int(row[0])
                 except ValueError:
                     raise ValueError(f"{path}:{line_number}: id {row[0]!r} is not an integer") from None
-                if row[1] in vocab:
-                    raise ValueError(f"{path}:{line_number}: symbol {row[1]!r} appears twice")
-                vocab[row[1]] = index
+                symbol = hangul.to_nfc(row[1])
+                if symbol in vocab:
+                    raise ValueError(f"{path}:{line_number}: symbol {symbol!r} appears twice (compared in NFC)")
+                vocab[symbol] = index
         unk = str(kwargs.get("unk_token", "<unk>"))
         vocab.setdefault(unk, len(vocab))
         _check_vocabulary(
@@ -211,6 +232,7 @@ class DeepSpeech2CTCTokenizer(Wav2Vec2CTCTokenizer):
 
     # ------------------------------------------------------------------ encoding
     def tokenize(self, text: str, **kwargs) -> list[str]:
+        text = hangul.to_nfc(text)  # canonically equivalent spellings (NFC, NFD) must give the same tokens
         # Fast path: only text that can hold an added token ("<unk>", "<pad>") needs the added-token trie.
         if "<" not in text and not kwargs.get("is_split_into_words"):
             return self._tokenize(text)
@@ -253,7 +275,7 @@ class DeepSpeech2CTCTokenizer(Wav2Vec2CTCTokenizer):
             chars, repetitions = tokens, [1] * len(tokens)
         offsets = self._compute_offsets(repetitions, chars, self.pad_token) if chars else []
         if skip_special_tokens:
-            special = set(self.all_special_tokens) - {self.word_delimiter_token}
+            special = set(self.all_special_tokens)  # the word delimiter is text, not among them
             offsets = [offset for offset in offsets if offset["char"] not in special]
         if self.units == "jamo":
             offsets = [
