@@ -71,6 +71,8 @@ def test_format_examples(raw, spelling, phonetic):
         ("o/ n/ 어/ 그래", "어 그래"),
         ("그 (말이 맞아", "그 말이 맞아"),  # lone "(" dropped, content kept
         ("그 말이) 맞아", "그 말이 맞아"),  # stray ")"
+        ("(5일)/(오 일)+ 일)이나 쉬어", "5일 일이나 쉬어"),  # a stray ")" after a pair, linked to nothing
+        ("(뭐)/(머)/ 그래 (어", "뭐 그래 어"),
         ("((3G)/(쓰리 쥐)) 폰", "3G 폰"),
         ("[웃음] 좋아", "웃음 좋아"),
         ("AT&T K-POP C# 3.5 1,000원 70%", "AT&T K-POP C# 3.5 1,000원 70%"),
@@ -121,6 +123,8 @@ MALFORMED = [
     "(웃음)(2)/(두) 개",  # a group glued to a pair
     "()/(이십) 년",  # an empty side
     "(20년)/( ) 전",
+    "70%)/(칠십 퍼센트) 넘을걸",  # the first side never opens
+    "(A)(B 가",  # glued groups, the second never closed
 ]
 
 

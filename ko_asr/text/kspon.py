@@ -44,8 +44,6 @@ _SPACE_BEFORE_PUNCTUATION = re.compile(r" +(?=[.,?!](?: |$))")
 # What may stand between the two groups of a dual transcription: "/" (canonical), " / " (spaces around the slash,
 # as re-typed copies write it) or nothing (the malformed "(A)(B)" of some files).
 _SLASH_CONNECTOR = re.compile(r"\s*/\s*")
-# Where a stray bracket cannot simply be dropped: it may belong to a pair.
-_PAIR_LIKE = re.compile(r"\)\s*/|/\s*\(|\)\(")
 
 
 class UnintelligibleUtteranceError(ValueError):
@@ -70,6 +68,24 @@ def _stray_brackets(text: str) -> list[int]:
         elif char == ")":
             (stack.pop() if stack else stray.append(index))
     return sorted(stray + stack)
+
+
+def _may_belong_to_a_pair(text: str, index: int) -> bool:
+    """Whether the stray bracket at `index` could be a side of a dual transcription whose other bracket is missing:
+    it is linked by a slash (or directly) to a bracket next to it, as in ``(20년)/(이십 년``, ``(70%/(칠십)``,
+    ``(70%)/칠십)`` or ``70%)/(칠십)``. Elsewhere (``그 (말이 맞아``) it can be dropped without a guess."""
+    before = max(text.rfind("(", 0, index), text.rfind(")", 0, index))
+    after = min((i for i in (text.find("(", index + 1), text.find(")", index + 1)) if i >= 0), default=-1)
+    left = text[before + 1 : index] if before >= 0 else None  # text back to the previous bracket
+    right = text[index + 1 : after] if after >= 0 else None  # text up to the next bracket
+    slash_or_nothing = lambda between: between is not None and (between.strip() in ("", "/"))  # noqa: E731
+    if text[index] == "(":
+        opens_after_pair = before >= 0 and text[before] == ")" and slash_or_nothing(left)
+        first_side_of_pair = after >= 0 and text[after] == "(" and right.rstrip().endswith("/")
+        return opens_after_pair or first_side_of_pair
+    closes_second_side = before >= 0 and text[before] == ")" and left.lstrip().startswith("/")
+    closes_before_pair = after >= 0 and text[after] == "(" and slash_or_nothing(right)
+    return closes_second_side or closes_before_pair
 
 
 def _groups(text: str) -> list[tuple[int, int]]:
@@ -100,7 +116,7 @@ def _resolve_pairs(text: str, side: int) -> str:
         return text
     stray = _stray_brackets(text)
     if stray:
-        if _PAIR_LIKE.search(text):
+        if any(_may_belong_to_a_pair(text, index) for index in stray):
             raise MalformedTranscriptError("a dual transcription with an unclosed or unopened bracket")
         # A stray bracket outside any pair is dropped, its content kept.
         text = "".join(char for index, char in enumerate(text) if index not in set(stray))
