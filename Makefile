@@ -38,7 +38,7 @@ DEMO_DIR := outputs/ds2-demo
 demo: system-deps $(STAMP)
 	$(BIN)/ko-asr synth data/synthetic-demo --size demo
 	$(ACCELERATE) recipes/train.py recipes/configs/ds2_demo.yaml --output_dir $(DEMO_DIR)
-	$(BIN)/python recipes/evaluate.py --model $(DEMO_DIR) --dataset synthetic --splits eval_clean eval_other --policy phonetic
+	$(BIN)/python recipes/evaluate.py --model $(DEMO_DIR) --dataset synthetic --splits eval_clean eval_other
 	@echo "Plots: $$(ls $(DEMO_DIR)/plots/*.png | tr '\n' ' ')"
 	@echo "Model card: $(DEMO_DIR)/README.md (synthetic espeak-ng speech: not real-speech accuracy)"
 

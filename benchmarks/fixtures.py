@@ -16,6 +16,7 @@ from ko_asr import (
 def save_random_demo_model(directory: str | os.PathLike[str]) -> str | os.PathLike[str]:
     """A random-init `demo`-preset DeepSpeech2 (log-mel 64, full syllable vocabulary) saved with its processor."""
     tokenizer = DeepSpeech2CTCTokenizer.from_hangul()
-    DeepSpeech2ForCTC(DeepSpeech2Config.from_preset("demo", vocab_size=len(tokenizer))).save_pretrained(directory)
-    DeepSpeech2Processor(DeepSpeech2FeatureExtractor(feature_type="mel", feature_size=64), tokenizer).save_pretrained(directory)
+    config = DeepSpeech2Config.from_preset("demo", vocab_size=len(tokenizer))
+    DeepSpeech2ForCTC(config).save_pretrained(directory)
+    DeepSpeech2Processor(DeepSpeech2FeatureExtractor.from_model_config(config), tokenizer).save_pretrained(directory)
     return directory

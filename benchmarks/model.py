@@ -99,9 +99,7 @@ def bench_training(rng: np.random.Generator, preset: str, batches: int, batch_si
     torch.set_num_threads(threads)
     tokenizer_size = len(DeepSpeech2CTCTokenizer.from_hangul())
     config = DeepSpeech2Config.from_preset(preset, vocab_size=2000 if preset == "demo" else tokenizer_size)
-    feature_extractor = DeepSpeech2FeatureExtractor(
-        feature_type="linear" if config.num_input_features == 161 else "mel", feature_size=config.num_input_features
-    )
+    feature_extractor = DeepSpeech2FeatureExtractor.from_model_config(config)
     data = []
     for _ in range(batches):
         durations = kspon_like_durations(batch_size, rng)

@@ -44,10 +44,9 @@ def run(model, collator, dataset, batches, steps: int) -> tuple[float, float]:
     start = time.perf_counter()
     for batch_indices in batches[:steps]:
         batch = collator([dataset[i] for i in batch_indices])
-        batch.pop("ids")
-        audio += batch.pop("audio_seconds")
-        padded += batch["attention_mask"].numel() * 0.01
-        loss = model(**batch).loss
+        audio += batch.audio_seconds
+        padded += batch.inputs["attention_mask"].numel() * 0.01
+        loss = model(**batch.inputs).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -63,10 +62,10 @@ def main() -> None:
     train = load_corpus("synthetic", ["train"], policy="phonetic")["train"]
     durations = np.asarray(column(train, "duration"))
     tokenizer = DeepSpeech2CTCTokenizer.from_corpus(column(train, "text"), units="jamo")
-    processor = DeepSpeech2Processor(DeepSpeech2FeatureExtractor(feature_type="mel", feature_size=64), tokenizer)
+    config = DeepSpeech2Config.from_preset("demo", vocab_size=len(tokenizer))
+    processor = DeepSpeech2Processor(DeepSpeech2FeatureExtractor.from_model_config(config), tokenizer)
     collator = CTCCollator(processor)
     torch.manual_seed(0)
-    config = DeepSpeech2Config.from_preset("demo", vocab_size=len(tokenizer))
 
     sampler = DurationBucketBatchSampler(durations, args.batch_seconds, seed=0)
     sampler.set_epoch(1)  # a shuffled epoch (epoch 0 is SortaGrad's shortest-first)

@@ -7,6 +7,7 @@ flags. Every option has help text: `python recipes/train.py --help`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ from transformers import HfArgumentParser
 
 from ko_asr.data.augment import WaveformAugmenter, load_noise_clips
 from ko_asr.data.sources import load_corpus
+from ko_asr.text.policy import TranscriptPolicy
 from ko_asr.training import TrainingLoopConfig
 
 
@@ -34,6 +36,7 @@ class DataArguments:
     train_split: str = field(default="train", metadata={"help": "Split to train on."})
     eval_splits: list[str] = field(default_factory=lambda: ["dev"], metadata={"help": "Splits evaluated during and after training."})
     policy: str = field(default="spelling", metadata={"help": "Transcript policy: spelling (20년) or phonetic (이십 년)."})
+    unintelligible: str = field(default="remove", metadata={"help": "u/ tags: remove, token (<unk>) or drop the utterance."})
     units: str = field(default="syllable", metadata={"help": "Tokenizer units: syllable or jamo."})
     vocabulary: str = field(default="corpus", metadata={"help": "corpus: symbols of the training text only; hangul: the full inventory."})
     vocab_max_size: int | None = field(default=None, metadata={"help": "Keep the N most frequent training symbols (kospeech used 2,000)."})
@@ -48,10 +51,16 @@ class DataArguments:
         """The train and eval splits (prepared once, on the main process first)."""
         with accelerator.main_process_first():
             return load_corpus(
-                self.dataset, [self.train_split, *self.eval_splits], data_root=self.data_root, policy=self.policy,
+                self.dataset, [self.train_split, *self.eval_splits], data_root=self.data_root,
+                policy=self.transcript_policy,
                 synthetic_size=self.synthetic_size, synthetic_seed=self.synthetic_seed, min_duration=self.min_duration,
                 max_duration=self.max_duration, num_proc=self.num_proc, cache_dir=self.cache_dir,
             )
+
+    @property
+    def transcript_policy(self) -> TranscriptPolicy:
+        """The policy the corpus is normalized with; saved with the model's tokenizer."""
+        return TranscriptPolicy(policy=self.policy, unintelligible=self.unintelligible)
 
     def limit_train(self, train: datasets.Dataset) -> datasets.Dataset:
         """The first `max_train_samples` training utterances (all when unset)."""
@@ -63,17 +72,41 @@ class DataArguments:
         return " Synthetic espeak-ng speech: not real-speech accuracy." if self.dataset == "synthetic" else ""
 
 
+SPEC_AUGMENT_FIELDS = ("mask_time_prob", "mask_time_length", "mask_feature_prob", "mask_feature_length")
+
+
 @dataclass
 class ModelArguments:
-    """The DeepSpeech2 architecture and SpecAugment."""
+    """The DeepSpeech2 architecture and SpecAugment.
+
+    SpecAugment options default to `None`, which means the model config's value (the preset's, or the saved
+    model's): the config is their one source of truth, and a flag only changes what it names.
+    """
 
     preset: str = field(default="demo", metadata={"help": "DeepSpeech2Config preset: tiny, demo, base or paper."})
     model_name_or_path: str | None = field(default=None, metadata={"help": "Start from a saved model instead of random init."})
     model_overrides: str = field(default="{}", metadata={"help": "JSON dict of DeepSpeech2Config fields overriding the preset."})
-    mask_time_prob: float = field(default=0.0, metadata={"help": "SpecAugment: fraction of frames masked in time."})
-    mask_time_length: int = field(default=10, metadata={"help": "SpecAugment: frames per time mask."})
-    mask_feature_prob: float = field(default=0.0, metadata={"help": "SpecAugment: fraction of bins masked."})
-    mask_feature_length: int = field(default=8, metadata={"help": "SpecAugment: bins per feature mask."})
+    mask_time_prob: float | None = field(default=None, metadata={"help": "SpecAugment: fraction of frames masked in time (config: 0)."})
+    mask_time_length: int | None = field(default=None, metadata={"help": "SpecAugment: frames per time mask (config: 10)."})
+    mask_feature_prob: float | None = field(default=None, metadata={"help": "SpecAugment: fraction of bins masked (config: 0)."})
+    mask_feature_length: int | None = field(default=None, metadata={"help": "SpecAugment: bins per feature mask (config: 10)."})
+
+    def config_overrides(self) -> dict:
+        """`model_overrides` plus the SpecAugment flags that were given.
+
+        Raises:
+            ValueError: when a flag and `model_overrides` set the same field to different values (neither silently
+                wins).
+        """
+        overrides = json.loads(self.model_overrides)
+        for name in SPEC_AUGMENT_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name in overrides and overrides[name] != value:
+                raise ValueError(f"--{name} {value} contradicts model_overrides {{{name!r}: {overrides[name]!r}}}")
+            overrides[name] = value
+        return overrides
 
 
 @dataclass

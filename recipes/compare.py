@@ -29,8 +29,9 @@ from ko_asr.data import SAMPLING_RATE, column  # noqa: E402
 from ko_asr.data.audio import decode_audio_batch  # noqa: E402
 from ko_asr.data.augment import generated_noise, load_noise_clips, mix_at_snr  # noqa: E402
 from ko_asr.data.sources import load_corpus  # noqa: E402
-from ko_asr.evaluation import evaluate_dataset, load_asr_model, measure_peak_rss, transcribe_waveform  # noqa: E402
+from ko_asr.evaluation import evaluate_dataset, load_asr_model, measure_peak_rss  # noqa: E402
 from ko_asr.metrics import METRICS  # noqa: E402
+from ko_asr.text.policy import TranscriptPolicy  # noqa: E402
 
 
 @dataclass
@@ -40,7 +41,11 @@ class CompareArguments:
     data_root: str | None = field(default=None, metadata={"help": "Corpus directory."})
     synthetic_size: str = field(default="demo", metadata={"help": "Synthetic corpus size."})
     splits: list[str] = field(default_factory=lambda: ["eval_clean", "eval_other"], metadata={"help": "Splits to score."})
-    policy: str = field(default="spelling", metadata={"help": "Transcript policy for references and hypotheses."})
+    policy: str | None = field(
+        default=None,
+        metadata={"help": "Transcript policy for references and hypotheses of every model (default: the first model's saved policy; "
+                  "models must agree, since they are scored on the same references)."},
+    )
     max_samples: int | None = field(default=None, metadata={"help": "Score only the first N rows of each split."})
     batch_size: int = field(default=16, metadata={"help": "Utterances per batch."})
     noise_sweep: bool = field(default=False, metadata={"help": "Re-run the first split mixed with noise at each SNR."})
@@ -63,9 +68,25 @@ def noisy(dataset, snr_db: float, clips: list[np.ndarray]):
     return dataset.with_transform(transform)
 
 
+def comparison_policy(models: list[tuple[str, object]], policy: str | None) -> TranscriptPolicy:
+    """One policy for every model: the explicit one, else the one the models were saved with.
+
+    Raises:
+        ValueError: when no policy is given and the models were trained with different ones (the same references
+            cannot score both fairly).
+    """
+    saved = {path: TranscriptPolicy.resolve(processor) for path, processor in models}
+    if policy is None and len({p.policy for p in saved.values()}) > 1:
+        raise ValueError(f"the models were trained with different transcript policies {({k: v.policy for k, v in saved.items()})}; "
+                         "pass --policy to score them all on one")
+    return TranscriptPolicy.resolve(models[0][1], policy)
+
+
 def main(argv: list[str] | None = None) -> dict:
     (args,) = parse_config((CompareArguments,), argv)
-    corpus = load_corpus(args.dataset, args.splits, data_root=args.data_root, policy=args.policy,
+    loaded = [(path, *load_asr_model(path)) for path in args.models]
+    policy = comparison_policy([(path, processor) for path, _, processor, _ in loaded], args.policy)
+    corpus = load_corpus(args.dataset, args.splits, data_root=args.data_root, policy=policy,
                          synthetic_size=args.synthetic_size)
     splits = {s: corpus[s].select(range(min(args.max_samples, len(corpus[s])))) if args.max_samples else corpus[s]
               for s in args.splits}
@@ -75,30 +96,29 @@ def main(argv: list[str] | None = None) -> dict:
               "noise_only": (0.05 * generated_noise("pink", 3 * SAMPLING_RATE, probe_rng)).astype(np.float32)}
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    results: dict = {"dataset": args.dataset, "policy": args.policy, "models": {}}
-    for path in args.models:
-        model, processor = load_asr_model(path)
+    results: dict = {"dataset": args.dataset, "policy": policy.policy, "models": {}}
+    for path, model, _, transcriber in loaded:
         entry = {"type": type(model).__name__, "parameters": sum(p.numel() for p in model.parameters()), "splits": {}}
         for split, dataset in splits.items():
             with measure_peak_rss() as memory:
                 start = time.perf_counter()
-                metrics, _ = evaluate_dataset(model, processor, dataset, batch_size=args.batch_size, policy=args.policy,
+                metrics, _ = evaluate_dataset(transcriber, model, dataset, batch_size=args.batch_size, policy=policy,
                                               desc=f"{Path(path).name} {split}")
                 elapsed = time.perf_counter() - start
             audio_seconds = float(sum(column(dataset, "duration")))
             entry["splits"][split] = {**metrics, "cpu_rtf": elapsed / audio_seconds, "peak_rss_growth_mib": memory.peak_mib}
-        entry["hallucination_chars"] = {name: len(transcribe_waveform(model, processor, wave).replace(" ", ""))
+        entry["hallucination_chars"] = {name: len(transcriber.transcribe_waveform(model, wave).replace(" ", ""))
                                         for name, wave in probes.items()}
         if args.noise_sweep:
             first = next(iter(splits))
             entry["noise_sweep"] = {
-                str(snr): evaluate_dataset(model, processor, noisy(splits[first], snr, clips), batch_size=args.batch_size,
-                                           policy=args.policy, desc=f"{Path(path).name} {snr} dB")[0]["cer"]
+                str(snr): evaluate_dataset(transcriber, model, noisy(splits[first], snr, clips), batch_size=args.batch_size,
+                                           policy=policy, desc=f"{Path(path).name} {snr} dB")[0]["cer"]
                 for snr in args.snrs
             }
         results["models"][path] = entry
 
-    lines = [f"Models on {args.dataset}, policy `{args.policy}`" + (" (synthetic speech)" if args.dataset == "synthetic" else ""),
+    lines = [f"Models on {args.dataset}, policy `{policy.policy}`" + (" (synthetic speech)" if args.dataset == "synthetic" else ""),
              "", "| model | split | " + " | ".join(METRICS) + " | parameters | CPU RTF | peak RSS growth (MiB) |",
              "|---|---|" + "---:|" * (len(METRICS) + 3)]
     for path, entry in results["models"].items():

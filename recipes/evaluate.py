@@ -21,6 +21,7 @@ import ko_asr  # noqa: E402, F401  (registers DeepSpeech2 with the Auto classes)
 from ko_asr.data.sources import load_corpus  # noqa: E402
 from ko_asr.evaluation import evaluate_dataset, load_asr_model  # noqa: E402
 from ko_asr.metrics import METRICS  # noqa: E402
+from ko_asr.text.policy import TranscriptPolicy  # noqa: E402
 
 
 @dataclass
@@ -30,7 +31,9 @@ class EvaluateArguments:
     data_root: str | None = field(default=None, metadata={"help": "Corpus directory."})
     synthetic_size: str = field(default="demo", metadata={"help": "Synthetic corpus size."})
     splits: list[str] = field(default_factory=lambda: ["eval_clean", "eval_other"], metadata={"help": "Splits to score."})
-    policy: str = field(default="spelling", metadata={"help": "Transcript policy of references and hypotheses."})
+    policy: str | None = field(
+        default=None, metadata={"help": "Transcript policy of references and hypotheses (default: the one saved with the model)."}
+    )
     batch_size: int = field(default=32, metadata={"help": "Utterances per batch."})
     max_samples: int | None = field(default=None, metadata={"help": "Score only the first N rows of each split."})
     num_examples: int = field(default=5, metadata={"help": "Transcripts printed per split."})
@@ -39,8 +42,9 @@ class EvaluateArguments:
 
 def main(argv: list[str] | None = None) -> dict:
     (args,) = parse_config((EvaluateArguments,), argv)
-    model, processor = load_asr_model(args.model)
-    corpus = load_corpus(args.dataset, args.splits, data_root=args.data_root, policy=args.policy,
+    model, processor, transcriber = load_asr_model(args.model)
+    policy = TranscriptPolicy.resolve(processor, args.policy)
+    corpus = load_corpus(args.dataset, args.splits, data_root=args.data_root, policy=policy,
                          synthetic_size=args.synthetic_size)
     output = Path(args.output_dir or Path(args.model) / "eval")
     output.mkdir(parents=True, exist_ok=True)
@@ -49,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
         dataset = corpus[split]
         if args.max_samples:
             dataset = dataset.select(range(min(args.max_samples, len(dataset))))
-        metrics, rows = evaluate_dataset(model, processor, dataset, batch_size=args.batch_size, policy=args.policy,
+        metrics, rows = evaluate_dataset(transcriber, model, dataset, batch_size=args.batch_size, policy=policy,
                                          desc=f"evaluating {split}")
         results[split] = {**metrics, "utterances": len(rows)}
         with open(output / f"transcripts_{split}.csv", "w", encoding="utf-8", newline="") as handle:
@@ -60,13 +64,13 @@ def main(argv: list[str] | None = None) -> dict:
         for row in rows[: args.num_examples]:
             print(f"  {row['id']}\n    REF {row['reference']}\n    HYP {row['hypothesis']}")
     synthetic = " (synthetic espeak-ng speech, not real-speech accuracy)" if args.dataset == "synthetic" else ""
-    print(f"\n{args.model} on {args.dataset}{synthetic}, policy={args.policy}")
+    print(f"\n{args.model} on {args.dataset}{synthetic}, policy={policy.policy}")
     print("| split | utterances | " + " | ".join(METRICS) + " |")
     print("|---|---:|" + "---:|" * len(METRICS))
     for split, values in results.items():
         print(f"| {split} | {values['utterances']} | " + " | ".join(f"{values[m]:.4f}" for m in METRICS) + " |")
     (output / "metrics.json").write_text(json.dumps(
-        {"model": args.model, "dataset": args.dataset, "policy": args.policy, "splits": results}, indent=1))
+        {"model": args.model, "dataset": args.dataset, "policy": policy.policy, "splits": results}, indent=1))
     print(f"\nwritten: {output / 'metrics.json'}, {output}/transcripts_*.csv")
     return results
 

@@ -20,9 +20,9 @@ from arguments import AugmentArguments, DataArguments, TrainingLoopConfig, parse
 from transformers import WhisperConfig, WhisperForConditionalGeneration, WhisperProcessor, set_seed  # noqa: E402
 
 from ko_asr.data import column  # noqa: E402
-from ko_asr.data.collators import Seq2SeqCollator  # noqa: E402
-from ko_asr.evaluation import evaluate_dataset  # noqa: E402
+from ko_asr.data.duration import DurationLimits, filter_by_duration  # noqa: E402
 from ko_asr.training import TrainingTask, make_accelerator, run_training  # noqa: E402
+from ko_asr.transcription import Seq2SeqTranscriber  # noqa: E402
 from ko_asr.whisper import WHISPER_WINDOW_SECONDS, offline_whisper_processor, whisper_generation_config  # noqa: E402
 
 TINY_RANDOM = "tiny-random"
@@ -71,12 +71,12 @@ def build_model(args: WhisperArguments) -> tuple[WhisperForConditionalGeneration
 
 def fits_whisper(dataset, processor, max_label_tokens: int, split: str) -> tuple[object, dict[str, int]]:
     """Drop (and count) audio over Whisper's 30 s window and labels longer than the decoder allows."""
-    too_long_audio = {i for i, d in enumerate(column(dataset, "duration")) if d > WHISPER_WINDOW_SECONDS}
+    dataset, by_duration = filter_by_duration(dataset, DurationLimits(max_seconds=WHISPER_WINDOW_SECONDS))
     lengths = [len(ids) for ids in processor.tokenizer(column(dataset, "text")).input_ids]
-    too_long_labels = {i for i, n in enumerate(lengths) if n > max_label_tokens and i not in too_long_audio}
-    dropped = too_long_audio | too_long_labels
-    counts = {f"{split}_audio_over_30s": len(too_long_audio), f"{split}_labels_over_{max_label_tokens}_tokens": len(too_long_labels)}
-    if dropped:
+    too_long_labels = [i for i, n in enumerate(lengths) if n > max_label_tokens]
+    counts = {f"{split}_audio_over_30s": by_duration["too_long"], f"{split}_labels_over_{max_label_tokens}_tokens": len(too_long_labels)}
+    if too_long_labels:
+        dropped = set(too_long_labels)
         dataset = dataset.select([i for i in range(len(dataset)) if i not in dropped])
     return dataset, counts
 
@@ -103,14 +103,11 @@ def main(argv: list[str] | None = None) -> dict:
     task = TrainingTask(
         model=model,
         processor=processor,
+        transcriber=Seq2SeqTranscriber(processor, generate_kwargs, model.config.decoder_start_token_id),
         train_dataset=train,
         eval_datasets=evals,
-        train_collator=Seq2SeqCollator(processor, model.config.decoder_start_token_id, augment.build(loop.seed)),
-        evaluate=lambda m, dataset, acc: evaluate_dataset(
-            m, processor, dataset, accelerator=acc, batch_size=loop.eval_batch_size, policy=data.policy,
-            generate_kwargs=generate_kwargs,
-        ),
-        batch_hypotheses=lambda outputs, inputs: processor.batch_decode(outputs.logits.argmax(-1), skip_special_tokens=True),
+        policy=data.transcript_policy,
+        augment=augment.build(loop.seed),
         describe={
             "model_name": f"Whisper ({whisper_args.model_name_or_path}) fine-tuned for Korean",
             "summary": f"WhisperForConditionalGeneration, {params / 1e6:.1f} M parameters, fine-tuned with ko_asr on "

@@ -26,24 +26,33 @@ from ko_asr import (  # noqa: E402
     DeepSpeech2Processor,
 )
 from ko_asr.data import column  # noqa: E402
-from ko_asr.data.collators import CTCCollator  # noqa: E402
-from ko_asr.evaluation import evaluate_dataset  # noqa: E402
 from ko_asr.training import TrainingTask, make_accelerator, run_training  # noqa: E402
+from ko_asr.transcription import CTCTranscriber  # noqa: E402
 
 
-def build_processor(data: DataArguments, train_texts: list[str], num_input_features: int, hop_length: int):
+def build_tokenizer(data: DataArguments, train_texts: list[str]) -> DeepSpeech2CTCTokenizer:
     if data.vocabulary == "hangul":
-        tokenizer = DeepSpeech2CTCTokenizer.from_hangul(units=data.units)
-    else:
-        tokenizer = DeepSpeech2CTCTokenizer.from_corpus(
-            train_texts, units=data.units, max_size=data.vocab_max_size, min_freq=data.vocab_min_freq
-        )
-    feature_extractor = DeepSpeech2FeatureExtractor(
-        feature_type="linear" if num_input_features == 161 else "mel",
-        feature_size=num_input_features,
-        hop_length=hop_length,
+        return DeepSpeech2CTCTokenizer.from_hangul(units=data.units)
+    return DeepSpeech2CTCTokenizer.from_corpus(
+        train_texts, units=data.units, max_size=data.vocab_max_size, min_freq=data.vocab_min_freq
     )
-    return DeepSpeech2Processor(feature_extractor, tokenizer)
+
+
+def build_model(model_args: ModelArguments, data: DataArguments, train) -> tuple[DeepSpeech2ForCTC, DeepSpeech2Processor]:
+    """A saved model (with the SpecAugment flags given), or a preset with a fresh vocabulary from the training text;
+    the preset's config decides the feature extractor."""
+    overrides = model_args.config_overrides()
+    if model_args.model_name_or_path:
+        return (
+            AutoModelForCTC.from_pretrained(model_args.model_name_or_path, **overrides),
+            AutoProcessor.from_pretrained(model_args.model_name_or_path),
+        )
+    tokenizer = build_tokenizer(data, column(train, "text"))
+    config = DeepSpeech2Config.from_preset(
+        model_args.preset, **overrides, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id
+    )
+    processor = DeepSpeech2Processor(DeepSpeech2FeatureExtractor.from_model_config(config), tokenizer)
+    return DeepSpeech2ForCTC(config), processor
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -54,36 +63,18 @@ def main(argv: list[str] | None = None) -> dict:
     accelerator = make_accelerator(loop)
     corpus = data.load(accelerator)
     train = data.limit_train(corpus[data.train_split])
-
-    spec_augment = {
-        "mask_time_prob": model_args.mask_time_prob, "mask_time_length": model_args.mask_time_length,
-        "mask_feature_prob": model_args.mask_feature_prob, "mask_feature_length": model_args.mask_feature_length,
-    }
-    if model_args.model_name_or_path:
-        processor = AutoProcessor.from_pretrained(model_args.model_name_or_path)
-        model = AutoModelForCTC.from_pretrained(model_args.model_name_or_path, **spec_augment)
-    else:
-        overrides = json.loads(model_args.model_overrides)
-        probe = DeepSpeech2Config.from_preset(model_args.preset, **overrides)
-        processor = build_processor(data, column(train, "text"), probe.num_input_features, probe.input_hop_length)
-        config = DeepSpeech2Config.from_preset(
-            model_args.preset, **{**overrides, **spec_augment},
-            vocab_size=len(processor.tokenizer), pad_token_id=processor.tokenizer.pad_token_id,
-        )
-        model = DeepSpeech2ForCTC(config)
+    model, processor = build_model(model_args, data, train)
 
     params = sum(p.numel() for p in model.parameters())
     hours = sum(column(train, "duration")) / 3600
     task = TrainingTask(
         model=model,
         processor=processor,
+        transcriber=CTCTranscriber(processor),
         train_dataset=train,
         eval_datasets={split: corpus[split] for split in data.eval_splits},
-        train_collator=CTCCollator(processor, augment.build(loop.seed)),
-        evaluate=lambda m, dataset, acc: evaluate_dataset(
-            m, processor, dataset, accelerator=acc, batch_size=loop.eval_batch_size, policy=data.policy
-        ),
-        batch_hypotheses=lambda outputs, inputs: processor.batch_decode(outputs.logits.argmax(-1)),
+        policy=data.transcript_policy,
+        augment=augment.build(loop.seed),
         describe={
             "model_name": f"DeepSpeech2 ({model_args.preset}, {data.units} units) for Korean",
             "summary": f"DeepSpeech2ForCTC, {params / 1e6:.1f} M parameters, vocabulary {len(processor.tokenizer)} "

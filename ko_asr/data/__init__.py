@@ -1,8 +1,8 @@
 """Data sources: KsponSpeech, any ASR dataset, and the synthetic corpus in the KsponSpeech layout."""
 
-from .audio import SAMPLING_RATE, column, decode_audio
+from .audio import SAMPLING_RATE, decode_audio
 from .ksponspeech import LoadReport, load_ksponspeech
-from .speech_dataset import load_speech_dataset, to_audio_dataset
+from .speech_dataset import column, load_speech_dataset, to_audio_dataset
 from .synthetic import generate_synthetic_corpus
 
 __all__ = [

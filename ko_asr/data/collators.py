@@ -1,4 +1,9 @@
-"""Batch collation: waveforms -> padded features and labels padded with -100."""
+"""Batch collation: waveforms -> padded features and labels padded with -100, apart from the batch's metadata.
+
+A collated [`SpeechBatch`] keeps what the model takes (`inputs`) apart from what describes the utterances (ids,
+reference texts, durations), as lhotse's `inputs`/`supervisions` split does: the training loop and evaluation read
+references from the batch and pass `inputs` to the model as they are.
+"""
 
 from __future__ import annotations
 
@@ -19,24 +24,59 @@ def _pad_labels(token_ids: list[list[int]]) -> torch.Tensor:
     return labels
 
 
+@dataclass
+class SpeechBatch:
+    """One collated batch.
+
+    Args:
+        inputs (`dict[str, torch.Tensor]`): the model's keyword arguments: `input_features`
+            `(batch, frames, bins)` (Whisper: `(batch, bins, frames)`), `attention_mask` `(batch, frames)` where the
+            feature extractor returns one, and `labels` `(batch, target_length)` padded with -100.
+        ids (`list[str]`): utterance ids, in batch order.
+        texts (`list[str]`): the reference transcripts (already normalized).
+        durations (`list[float]`): seconds of audio per utterance, as fed (after augmentation).
+    """
+
+    inputs: dict[str, torch.Tensor]
+    ids: list[str]
+    texts: list[str]
+    durations: list[float]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def audio_seconds(self) -> float:
+        """Seconds of audio in the batch."""
+        return float(sum(self.durations))
+
+    def inputs_on(self, device: torch.device | str) -> dict[str, torch.Tensor]:
+        """`inputs` moved to `device`."""
+        return {name: value.to(device) for name, value in self.inputs.items()}
+
+
 def _collate(
     processor, examples: list[dict[str, Any]], augment: WaveformAugmenter | None, token_ids: list[list[int]]
-) -> dict[str, Any]:
-    """What both collators share: (augmented) waveforms -> features, padded labels, ids and audio seconds."""
+) -> SpeechBatch:
+    """What both collators share: (augmented) waveforms -> features and padded labels, plus the metadata."""
     waveforms = [np.asarray(e["audio"]["array"], dtype=np.float32) for e in examples]
     if augment is not None and augment.active:
         rng = augment.batch_rng([str(e["id"]) for e in examples])
         waveforms = [augment(w, rng) for w in waveforms]
-    batch = processor.feature_extractor(waveforms, sampling_rate=SAMPLING_RATE, return_tensors="pt")
-    batch["labels"] = _pad_labels(token_ids)
-    batch["ids"] = [e["id"] for e in examples]
-    batch["audio_seconds"] = sum(w.size for w in waveforms) / SAMPLING_RATE
-    return batch
+    inputs = dict(processor.feature_extractor(waveforms, sampling_rate=SAMPLING_RATE, return_tensors="pt"))
+    inputs["labels"] = _pad_labels(token_ids)
+    return SpeechBatch(
+        inputs=inputs,
+        ids=[str(e["id"]) for e in examples],
+        texts=[e["text"] for e in examples],
+        durations=[w.size / SAMPLING_RATE for w in waveforms],
+    )
 
 
 @dataclass
 class CTCCollator:
-    """Examples with `audio` (decoded) and `text` -> `input_features`, `attention_mask`, `labels` (-100 padded).
+    """Examples with `id`, `audio` (decoded) and `text` -> a [`SpeechBatch`] whose `inputs` are `input_features`,
+    `attention_mask` and `labels` (-100 padded).
 
     Features are computed here, on the fly, so no spectrogram cache is ever written (KsponSpeech's 965 h would
     take ~200 GB of them). `augment` (train only) transforms each waveform first.
@@ -49,14 +89,15 @@ class CTCCollator:
     processor: Any
     augment: WaveformAugmenter | None = None
 
-    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+    def __call__(self, examples: list[dict[str, Any]]) -> SpeechBatch:
         token_ids = [self.processor.tokenizer(e["text"]).input_ids for e in examples]
         return _collate(self.processor, examples, self.augment, token_ids)
 
 
 @dataclass
 class Seq2SeqCollator:
-    """Examples -> Whisper `input_features` (padded to the model's 30 s window) and decoder `labels`.
+    """Examples -> a [`SpeechBatch`] whose `inputs` are Whisper `input_features` (padded to the model's 30 s
+    window) and decoder `labels`.
 
     Labels are the tokenizer's ids (language and task prefix included) padded with -100; the start token is dropped
     because the model prepends `decoder_start_token_id` when it shifts the labels right.
@@ -71,7 +112,7 @@ class Seq2SeqCollator:
     decoder_start_token_id: int
     augment: WaveformAugmenter | None = None
 
-    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+    def __call__(self, examples: list[dict[str, Any]]) -> SpeechBatch:
         token_ids = [self.processor.tokenizer(e["text"]).input_ids for e in examples]
         token_ids = [ids[1:] if ids and ids[0] == self.decoder_start_token_id else ids for ids in token_ids]
         return _collate(self.processor, examples, self.augment, token_ids)

@@ -30,6 +30,7 @@ from ..text import (
     read_transcript,
 )
 from .audio import SAMPLING_RATE, decode_audio_batch
+from .duration import DurationLimits
 
 logger = logging.getLogger(__name__)
 
@@ -299,9 +300,10 @@ def load_ksponspeech(
     if missing or not wanted:
         raise FileNotFoundError(f"{root_path}: no data found for splits {sorted(missing) or list(SPLITS)}")
     options = {"policy": policy, "unintelligible": unintelligible, "keep_punctuation": keep_punctuation}
+    limits = DurationLimits(min_duration, max_duration)
 
     def keep(issue: str, duration: float) -> bool:
-        return issue in KEPT_ISSUES and duration >= min_duration and (max_duration is None or duration <= max_duration)
+        return issue in KEPT_ISSUES and limits.reason(duration) is None
 
     if streaming:
         streams = {
@@ -334,12 +336,12 @@ def load_ksponspeech(
         for path, issue in zip(_paths(dataset, flagged), issues.take(flagged).to_pylist()):
             report.add(split, path, issue)
         usable = pc.is_in(issues, value_set=pa.array(KEPT_ISSUES))
-        too_short = pc.and_(usable, pc.less(durations, min_duration))
-        too_long = pc.and_(usable, pc.greater(durations, max_duration if max_duration is not None else float("inf")))
-        for reason, mask in (("too_short", too_short), ("too_long", too_long)):
+        keep_mask = usable
+        for reason, mask in limits.masks(durations).items():
+            mask = pc.and_(usable, mask)
+            keep_mask = pc.and_(keep_mask, pc.invert(mask))
             for path in _paths(dataset, pc.indices_nonzero(mask)):
                 report.add(split, path, reason)
-        keep_mask = pc.and_(usable, pc.invert(pc.or_(too_short, too_long)))
         keep_indices = pc.indices_nonzero(keep_mask)
         kept = dataset.select(keep_indices.to_numpy().astype("int64")) if len(keep_indices) < len(dataset) else dataset
         result[split] = kept.remove_columns("issue").with_transform(decode_audio_batch)

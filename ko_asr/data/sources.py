@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import datasets
 
+from ..text.policy import TranscriptPolicy
+from .duration import DurationLimits, filter_by_duration
 from .ksponspeech import load_ksponspeech
 from .speech_dataset import load_speech_dataset
 from .synthetic import generate_synthetic_corpus
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_SYNTHETIC_ROOT = "data/synthetic-{size}"
 
@@ -21,7 +26,7 @@ def load_corpus(
     dataset: str,
     splits: Sequence[str],
     data_root: str | None = None,
-    policy: str = "spelling",
+    policy: str | TranscriptPolicy = "spelling",
     synthetic_size: str = "demo",
     synthetic_seed: int = 0,
     min_duration: float = 0.0,
@@ -36,7 +41,13 @@ def load_corpus(
             the KsponSpeech loader), `"ksponspeech"` (the AI Hub corpus at `data_root`), or any source of
             [`load_speech_dataset`] (a folder with a manifest, a `datasets` name).
         splits (`Sequence[str]`): the splits wanted; every one must exist.
+        policy (`str` or [`TranscriptPolicy`], *optional*, defaults to `"spelling"`): how transcripts are
+            normalized (a policy name, or the whole policy with its `u/` and punctuation choices).
+        min_duration, max_duration (`float`, *optional*): utterances outside are skipped and counted (in the
+            KsponSpeech load report, or logged for other sources).
     """
+    policy = policy if isinstance(policy, TranscriptPolicy) else TranscriptPolicy(policy=policy)
+    limits = DurationLimits(min_duration, max_duration)
     if dataset in ("synthetic", "ksponspeech"):
         root = data_root
         if dataset == "synthetic":
@@ -44,8 +55,9 @@ def load_corpus(
         elif root is None:
             raise ValueError("dataset='ksponspeech' needs data_root, the AI Hub corpus directory")
         return load_ksponspeech(
-            root, policy=policy, splits=list(dict.fromkeys(splits)), num_proc=num_proc, cache_dir=cache_dir,
-            min_duration=min_duration, max_duration=max_duration,
+            root, policy=policy.policy, unintelligible=policy.unintelligible, keep_punctuation=policy.keep_punctuation,
+            splits=list(dict.fromkeys(splits)), num_proc=num_proc, cache_dir=cache_dir,
+            min_duration=limits.min_seconds, max_duration=limits.max_seconds,
         )
     loaded = load_speech_dataset(data_root or dataset, policy=policy, num_proc=num_proc)
     if isinstance(loaded, datasets.Dataset):
@@ -53,7 +65,9 @@ def load_corpus(
     missing = [s for s in splits if s not in loaded]
     if missing:
         raise ValueError(f"{dataset}: no split(s) {missing}; it has {list(loaded)}")
-    keep = lambda d: d.filter(  # noqa: E731
-        lambda x: x >= min_duration and (max_duration is None or x <= max_duration), input_columns="duration"
-    )
-    return datasets.DatasetDict({s: keep(loaded[s]) for s in dict.fromkeys(splits)})
+    result = {}
+    for split in dict.fromkeys(splits):
+        result[split], counts = filter_by_duration(loaded[split], limits)
+        if any(counts.values()):
+            logger.warning("%s[%s]: skipped by duration: %s", dataset, split, counts)
+    return datasets.DatasetDict(result)

@@ -12,12 +12,12 @@ import logging
 import os
 import unicodedata
 from pathlib import Path
-from typing import Any
 
 import datasets
 import soundfile
 
-from ..text import MalformedTranscriptError, normalize_transcript, read_text_file
+from ..text import MalformedTranscriptError, UnintelligibleUtteranceError, read_text_file
+from ..text.policy import TranscriptPolicy
 from .audio import SAMPLING_RATE, audio_duration, decode_audio, decode_audio_batch
 
 logger = logging.getLogger(__name__)
@@ -27,6 +27,15 @@ TEXT_COLUMNS = ("text", "transcription", "sentence", "transcript", "normalized_t
 ID_COLUMNS = ("id", "utt_id", "utterance_id", "key", "segment_id")
 MANIFESTS = ("metadata.csv", "manifest.csv")
 AUDIO_STORAGE = datasets.Features({"path": datasets.Value("string"), "bytes": datasets.Value("binary")})
+
+
+def column(dataset: datasets.Dataset, name: str) -> list:
+    """All values of a non-audio column, read from Arrow without decoding any audio.
+
+    `dataset[name]` on a dataset with the decoding transform is a lazy column that formats row by row, so summing
+    durations or listing texts would decode every file; dropping the format first reads only the column.
+    """
+    return dataset.with_format(None)[name][:]
 
 
 def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str, source: str) -> str:
@@ -73,7 +82,7 @@ def _adapt(
     audio_column: str | None,
     text_column: str | None,
     id_column: str | None,
-    normalize: dict[str, Any] | None,
+    policy: TranscriptPolicy | None,
     num_proc: int | None,
 ) -> datasets.Dataset:
     columns = dataset.column_names
@@ -98,10 +107,10 @@ def _adapt(
                 problem = f"unreadable audio: {error}"
             try:
                 clean = (
-                    normalize_transcript(raw, utterance_id=utt_id, **normalize) if normalize is not None
+                    policy.normalize(raw, utterance_id=utt_id) if policy is not None
                     else unicodedata.normalize("NFC", raw.strip())
                 )
-            except MalformedTranscriptError as error:
+            except (MalformedTranscriptError, UnintelligibleUtteranceError) as error:
                 clean, problem = "", problem or str(error)
             if not problem and not clean:
                 problem = "empty transcript"
@@ -133,7 +142,7 @@ def load_speech_dataset(
     audio_column: str | None = None,
     text_column: str | None = None,
     id_column: str | None = None,
-    policy: str | None = "spelling",
+    policy: str | TranscriptPolicy | None = "spelling",
     num_proc: int | None = None,
     **load_kwargs,
 ) -> datasets.Dataset | datasets.DatasetDict:
@@ -146,8 +155,8 @@ def load_speech_dataset(
             online, a packaged builder such as `"audiofolder"` with `data_dir=` offline).
         split (`str`, *optional*): passed to `load_dataset` for a named source.
         audio_column, text_column, id_column (`str`, *optional*): column names; guessed from common ones.
-        policy (`str` or `None`, *optional*, defaults to `"spelling"`): KsponSpeech normalization policy for
-            `text`; `None` keeps the transcript as given (stripped).
+        policy (`str`, [`TranscriptPolicy`] or `None`, *optional*, defaults to `"spelling"`): KsponSpeech
+            normalization policy for `text`; `None` keeps the transcript as given (stripped, NFC).
         num_proc (`int`, *optional*): processes for the conversion.
         load_kwargs: passed to `datasets.load_dataset`.
 
@@ -156,13 +165,14 @@ def load_speech_dataset(
         `{"path", "array", "sampling_rate"}`), `text`, `raw_text` and `duration`. Rows whose audio cannot be read
         or whose transcript is empty are skipped and logged with their ids.
     """
-    normalize = {"policy": policy} if policy is not None else None
+    if isinstance(policy, str):
+        policy = TranscriptPolicy(policy=policy)
     name = str(source) if not isinstance(source, (datasets.Dataset, datasets.DatasetDict)) else "dataset"
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir() and not load_kwargs:
         source = _read_folder(Path(source))
     elif isinstance(source, (str, os.PathLike)):
         source = datasets.load_dataset(str(source), split=split, **load_kwargs)
-    adapt = lambda d, where: _adapt(d, where, audio_column, text_column, id_column, normalize, num_proc)  # noqa: E731
+    adapt = lambda d, where: _adapt(d, where, audio_column, text_column, id_column, policy, num_proc)  # noqa: E731
     if isinstance(source, datasets.DatasetDict):
         return datasets.DatasetDict({key: adapt(value, f"{name}[{key}]") for key, value in source.items()})
     return adapt(source, name)

@@ -1,9 +1,12 @@
-"""The Accelerate training loop the recipes share (DeepSpeech2 now; written so a seq2seq recipe can reuse it).
+"""The Accelerate training loop the recipes share, for any model family with a [`BatchTranscriber`].
 
-Model-specific parts come in through [`TrainingTask`]; everything else (batching by audio seconds with SortaGrad
-and exact DDP sharding, mixed precision, accumulation, clipping, AdamW + warmup schedule, periodic evaluation with
-`gather_for_metrics`, trackers, atomic rotated checkpoints, exact resume, SIGTERM/SIGINT handling, metrics.csv,
-plots and the model card) lives here once.
+Model-specific parts come in through [`TrainingTask`] (model, processor, the family's transcriber, augmentation,
+transcript policy); everything else (batching by audio seconds with SortaGrad and exact DDP sharding, mixed
+precision, accumulation, clipping, AdamW + warmup schedule, periodic evaluation with `gather_for_metrics`,
+trackers, atomic rotated checkpoints, exact resume, SIGTERM/SIGINT handling, metrics.csv, plots and the model card)
+lives here once. [`run_training`] reads as its steps, in the way icefall's `train_one_epoch`/`compute_loss` do:
+[`train_step`] (forward, backward, clip, optimizer), [`evaluate_splits`], [`_TrainWindow`] (what is logged every
+`logging_steps`), checkpointing, and [`train_one_epoch`] that strings them together.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import json
 import math
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,10 +27,16 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from ..data.audio import column
+from ..data.augment import WaveformAugmenter
 from ..data.batching import DurationBucketBatchSampler
+from ..data.collators import SpeechBatch
+from ..data.speech_dataset import column
+from ..evaluation import evaluate_dataset
 from ..metrics import cer
+from ..text.policy import TranscriptPolicy
+from ..transcription import BatchTranscriber
 from .checkpoints import LoopState, load_checkpoint, resolve_checkpoint, save_checkpoint
+from .model_card import write_model_card
 from .plots import METRICS_FIELDS, plot_metrics
 
 
@@ -73,29 +81,30 @@ class TrainingTask:
 
     Args:
         model: the model (a `PreTrainedModel` returning `.loss`).
-        processor: its processor; saved beside the model in checkpoints and in the final directory.
+        processor: its processor; saved beside the model in checkpoints and in the final directory, with `policy`.
+        transcriber ([`BatchTranscriber`]): the family's collator, batch transcription and logits decoding.
         train_dataset: ko_asr dataset with `duration`.
         eval_datasets (`dict`): split name -> dataset, evaluated periodically and at the end.
-        train_collator (`Callable`): examples -> batch dict (with `ids`); may hold an `augment` with an `epoch`.
-        evaluate (`Callable[[model, dataset, Accelerator], tuple[dict, list]]`): metrics (with `cer`, maybe `loss`)
-            and transcribed rows of one dataset.
-        batch_hypotheses (`Callable[[outputs, batch], list[str]] | None`): cheap train-batch decoding for train CER
-            (references come from the training set's `text` column).
+        policy ([`TranscriptPolicy`]): the policy the training text was normalized with; saved with the tokenizer so
+            evaluation, comparison and the Space read it from the model.
+        augment ([`WaveformAugmenter`], *optional*): training-time waveform augmentation (its `epoch` is set here).
         describe (`dict`): config, data and options for the model card and trackers.
     """
 
     model: Any
     processor: Any
+    transcriber: BatchTranscriber
     train_dataset: Any
     eval_datasets: dict[str, Any]
-    train_collator: Callable
-    evaluate: Callable
-    batch_hypotheses: Callable | None = None
+    policy: TranscriptPolicy = field(default_factory=TranscriptPolicy)
+    augment: WaveformAugmenter | None = None
     describe: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self):
+        self.policy.save_to(self.processor.tokenizer)
 
     def save_pretrained(self, directory: Path) -> None:
-        """Model and processor, loadable with `from_pretrained`."""
+        """Model and processor (with the transcript policy), loadable with `from_pretrained`."""
         self.model.save_pretrained(directory)
         self.processor.save_pretrained(directory)
 
@@ -167,11 +176,161 @@ def make_accelerator(config: TrainingLoopConfig) -> Accelerator:
     )
 
 
+@dataclass
+class _Schedule:
+    """Steps and epochs of a run; `max_steps` wins over `num_train_epochs`."""
+
+    steps_per_epoch: int
+    total_steps: int
+    num_epochs: int
+
+    @classmethod
+    def of(cls, config: TrainingLoopConfig, batches_per_epoch: int) -> _Schedule:
+        steps_per_epoch = max(1, math.ceil(batches_per_epoch / config.gradient_accumulation_steps))
+        if config.max_steps <= 0:
+            return cls(steps_per_epoch, steps_per_epoch * config.num_train_epochs, config.num_train_epochs)
+        # epoch lengths vary a little with shuffling: one epoch more than needed, max_steps ends the run
+        return cls(steps_per_epoch, config.max_steps, max(math.ceil(config.max_steps / steps_per_epoch), 1) + 1)
+
+
+@dataclass
+class _TrainWindow:
+    """What accumulates between two training log lines."""
+
+    loss: float = 0.0
+    batches: int = 0
+    audio_seconds: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+    def add(self, loss: float, batch: SpeechBatch) -> None:
+        self.loss += loss
+        self.batches += 1
+        self.audio_seconds += batch.audio_seconds
+
+
+def train_step(model, batch: SpeechBatch, optimizer, accelerator: Accelerator, config: TrainingLoopConfig):
+    """Forward, backward, clip and (when gradients sync) optimizer step on one batch; returns the model outputs."""
+    with accelerator.accumulate(model):
+        outputs = model(**batch.inputs_on(accelerator.device))
+        accelerator.backward(outputs.loss)
+        if accelerator.sync_gradients and config.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad()
+    return outputs
+
+
+def evaluate_splits(
+    task: TrainingTask, model, accelerator: Accelerator, config: TrainingLoopConfig, limit: int | None
+) -> dict[str, dict[str, float]]:
+    """Metrics of every eval split (the first `limit` rows of each, all when `None`); leaves the model training."""
+    results = {}
+    for split, dataset in task.eval_datasets.items():
+        subset = dataset.select(range(min(limit, len(dataset)))) if limit else dataset
+        results[split], _ = evaluate_dataset(
+            task.transcriber, model, subset, accelerator=accelerator, batch_size=config.eval_batch_size,
+            policy=task.policy, desc=f"evaluating {split}",
+        )
+    model.train()
+    return results
+
+
+def _record_sample_order(output_dir: Path, epoch: int, rank: int, ids: list[str]) -> None:
+    order_file = output_dir / "sample_order" / f"epoch{epoch}_rank{rank}.txt"
+    order_file.parent.mkdir(exist_ok=True)
+    with open(order_file, "a", encoding="utf-8") as handle:
+        handle.write("".join(f"{i}\n" for i in ids))
+
+
+@dataclass
+class _Run:
+    """Everything one run's steps share."""
+
+    task: TrainingTask
+    config: TrainingLoopConfig
+    accelerator: Accelerator
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    loader: DataLoader
+    sampler: DurationBucketBatchSampler
+    schedule: _Schedule
+    state: LoopState
+    metrics: _MetricsWriter
+    progress: Any
+    output_dir: Path
+    window: _TrainWindow = field(default_factory=_TrainWindow)  # spans epoch ends, like the log interval
+
+    def log_train(self, window: _TrainWindow, batch: SpeechBatch, outputs, fractional_epoch: float) -> float:
+        """Write the window's loss, learning rate, throughput and the last batch's train CER; returns the loss."""
+        accelerator = self.accelerator
+        loss = accelerator.reduce(torch.tensor(window.loss / window.batches, device=accelerator.device), "mean").item()
+        values = {
+            "loss": loss, "learning_rate": self.scheduler.get_last_lr()[0],
+            "audio_seconds_per_second": window.audio_seconds / max(time.perf_counter() - window.started, 1e-9),
+            "cer": cer(batch.texts, self.task.transcriber.decode_logits(outputs.logits)),
+        }
+        self.metrics.write(self.state.step, fractional_epoch, "train", values)
+        self.progress.set_postfix(loss=f"{loss:.3f}", cer=f"{values['cer']:.3f}")
+        return loss
+
+    def evaluate(self, step: int, epoch: float, limit: int | None) -> dict[str, dict[str, float]]:
+        results = evaluate_splits(self.task, self.model, self.accelerator, self.config, limit)
+        for split, values in results.items():
+            self.metrics.write(step, epoch, split, values)
+        return results
+
+    def should_stop(self, requested: bool) -> bool:
+        """A stop request or `stop_at_step`, agreed by every process (they must stop at the same step)."""
+        stop_now = requested or self.state.step == self.config.stop_at_step
+        if self.accelerator.num_processes > 1:
+            flag = torch.tensor(int(stop_now), device=self.accelerator.device)
+            stop_now = bool(self.accelerator.reduce(flag, "max").item())
+        return stop_now
+
+
+def train_one_epoch(run: _Run, epoch: int, stop: _StopRequest) -> bool:
+    """Train one epoch (from the resumed batch); returns `True` when the run stopped early (signal or
+    `stop_at_step`, checkpoint saved)."""
+    config, state, accelerator = run.config, run.state, run.accelerator
+    start_batch = state.batch_in_epoch if epoch == state.epoch else 0
+    run.sampler.set_epoch(epoch, start_batch=start_batch)
+    batches_in_epoch = max(1, len(run.sampler) + start_batch)  # once per epoch: len() lays the epoch out anew
+    if run.task.augment is not None:
+        run.task.augment.epoch = epoch
+    state.epoch, state.batch_in_epoch = epoch, start_batch
+    for batch in run.loader:
+        if config.record_sample_order:
+            _record_sample_order(run.output_dir, epoch, accelerator.process_index, batch.ids)
+        outputs = train_step(run.model, batch, run.optimizer, accelerator, config)
+        state.batch_in_epoch += 1
+        run.window.add(outputs.loss.detach().float().item(), batch)
+        if not accelerator.sync_gradients:
+            continue
+        run.scheduler.step()
+        state.step += 1
+        run.progress.update(1)
+        fractional_epoch = epoch + state.batch_in_epoch / batches_in_epoch
+        if state.step % config.logging_steps == 0 or state.step == run.schedule.total_steps:
+            run.log_train(run.window, batch, outputs, fractional_epoch)
+            run.window = _TrainWindow()
+        if config.eval_steps and state.step % config.eval_steps == 0 and state.step < run.schedule.total_steps:
+            run.evaluate(state.step, fractional_epoch, config.eval_max_samples)
+        stop_now = run.should_stop(stop.requested)
+        if (config.save_steps and state.step % config.save_steps == 0) or stop_now:
+            save_checkpoint(accelerator, run.output_dir, state, run.task.save_pretrained, config.save_total_limit)
+        if stop_now:
+            return True
+        if state.step >= run.schedule.total_steps:
+            return False
+    return False
+
+
 def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Accelerator) -> dict[str, Any]:
     """Train, evaluate, checkpoint; write the final model, metrics.csv, plots and model card into `output_dir`.
 
     Returns:
-        `dict` with the final evaluation metrics per split, `stopped_early` and the paths written.
+        `dict` with the final evaluation metrics per split (`eval`), `stopped_early`, `step` and the plots written.
     """
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -182,22 +341,16 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
         sortagrad=config.sortagrad, seed=config.seed,
     )
     loader = DataLoader(
-        task.train_dataset, batch_sampler=sampler, collate_fn=task.train_collator,
+        task.train_dataset, batch_sampler=sampler, collate_fn=task.transcriber.collator(task.augment),
         num_workers=config.dataloader_num_workers,
     )
-    steps_per_epoch = max(1, math.ceil(len(sampler) / config.gradient_accumulation_steps))
-    total_steps = config.max_steps if config.max_steps > 0 else steps_per_epoch * config.num_train_epochs
-    num_epochs = math.ceil(total_steps / steps_per_epoch) if config.max_steps > 0 else config.num_train_epochs
-    if config.max_steps > 0:
-        num_epochs = max(num_epochs, 1) + 1  # epoch lengths vary a little with shuffling; max_steps ends the run
-
-    model = task.model
-    optimizer = _optimizer(model, config)
+    schedule = _Schedule.of(config, len(sampler))
+    optimizer = _optimizer(task.model, config)
     scheduler = get_scheduler(
         config.lr_scheduler_type, optimizer,
-        num_warmup_steps=int(config.warmup_ratio * total_steps), num_training_steps=total_steps,
+        num_warmup_steps=int(config.warmup_ratio * schedule.total_steps), num_training_steps=schedule.total_steps,
     )
-    model, optimizer = accelerator.prepare(model, optimizer)
+    model, optimizer = accelerator.prepare(task.model, optimizer)
     accelerator.register_for_checkpointing(scheduler)  # stepped once per optimizer step, on every process
 
     state = LoopState()
@@ -208,85 +361,20 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
     if accelerator.is_main_process and config.report_to:
         flat = {k: v for k, v in {**asdict(config), **task.describe}.items() if isinstance(v, (int, float, str, bool))}
         accelerator.init_trackers("ko_asr", config=flat)
-    metrics = _MetricsWriter(output_dir / "metrics.csv", accelerator, state.step)
+    progress = tqdm(total=schedule.total_steps, initial=state.step, desc="training", unit="step",
+                    disable=not accelerator.is_main_process)
+    run = _Run(task, config, accelerator, model, optimizer, scheduler, loader, sampler, schedule, state,
+               _MetricsWriter(output_dir / "metrics.csv", accelerator, state.step), progress, output_dir)
 
-    def evaluate(step: int, epoch: float, limit: int | None) -> dict[str, dict[str, float]]:
-        results = {}
-        for split, dataset in task.eval_datasets.items():
-            subset = dataset.select(range(min(limit, len(dataset)))) if limit else dataset
-            values, _ = task.evaluate(model, subset, accelerator)
-            results[split] = values
-            metrics.write(step, epoch, split, values)
-        model.train()
-        return results
-
-    progress = tqdm(total=total_steps, initial=state.step, desc="training", unit="step", disable=not accelerator.is_main_process)
-    window_loss, window_count, window_seconds, window_start = 0.0, 0, 0.0, time.perf_counter()
     stopped_early = False
-    references = dict(zip(column(task.train_dataset, "id"), column(task.train_dataset, "text")))  # train-batch CER
     model.train()
     with _StopRequest() as stop:
-        for epoch in range(state.epoch, num_epochs):
-            start_batch = state.batch_in_epoch if epoch == state.epoch else 0
-            sampler.set_epoch(epoch, start_batch=start_batch)
-            batches_in_epoch = max(1, len(sampler) + start_batch)  # once per epoch: len() lays the epoch out anew
-            augment = getattr(task.train_collator, "augment", None)
-            if augment is not None and hasattr(augment, "epoch"):
-                augment.epoch = epoch
-            state.epoch, state.batch_in_epoch = epoch, start_batch
-            epoch_losses = []
-            for batch in loader:
-                ids = batch.pop("ids")
-                if config.record_sample_order:
-                    order_file = output_dir / "sample_order" / f"epoch{epoch}_rank{accelerator.process_index}.txt"
-                    order_file.parent.mkdir(exist_ok=True)
-                    with open(order_file, "a", encoding="utf-8") as handle:
-                        handle.write("".join(f"{i}\n" for i in ids))
-                window_seconds += batch.pop("audio_seconds", 0.0)
-                inputs = {k: v.to(accelerator.device) for k, v in batch.items()}
-                with accelerator.accumulate(model):
-                    outputs = model(**inputs)
-                    accelerator.backward(outputs.loss)
-                    if accelerator.sync_gradients and config.max_grad_norm > 0:
-                        accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                    optimizer.step()
-                    optimizer.zero_grad()
-                state.batch_in_epoch += 1
-                window_loss += outputs.loss.detach().float().item()
-                window_count += 1
-                if not accelerator.sync_gradients:
-                    continue
-                scheduler.step()
-                state.step += 1
-                progress.update(1)
-                fractional_epoch = epoch + state.batch_in_epoch / batches_in_epoch
-                if state.step % config.logging_steps == 0 or state.step == total_steps:
-                    loss = accelerator.reduce(torch.tensor(window_loss / window_count, device=accelerator.device), "mean").item()
-                    values = {"loss": loss, "learning_rate": scheduler.get_last_lr()[0],
-                              "audio_seconds_per_second": window_seconds / max(time.perf_counter() - window_start, 1e-9)}
-                    if task.batch_hypotheses is not None:
-                        values["cer"] = cer([references[i] for i in ids], task.batch_hypotheses(outputs, inputs))
-                    metrics.write(state.step, fractional_epoch, "train", values)
-                    epoch_losses.append(loss)
-                    progress.set_postfix(loss=f"{loss:.3f}", cer=f"{values.get('cer', float('nan')):.3f}")
-                    window_loss, window_count, window_seconds, window_start = 0.0, 0, 0.0, time.perf_counter()
-                if config.eval_steps and state.step % config.eval_steps == 0 and state.step < total_steps:
-                    evaluate(state.step, fractional_epoch, config.eval_max_samples)
-                stop_now = stop.requested or state.step == config.stop_at_step
-                if accelerator.num_processes > 1:  # every process must stop at the same step
-                    stop_now = bool(accelerator.reduce(torch.tensor(int(stop_now), device=accelerator.device), "max").item())
-                periodic = config.save_steps and state.step % config.save_steps == 0
-                if periodic or stop_now:
-                    save_checkpoint(accelerator, output_dir, state, task.save_pretrained, config.save_total_limit)
-                if stop_now:
-                    stopped_early = True
-                    break
-                if state.step >= total_steps:
-                    break
-            if stopped_early or state.step >= total_steps:
+        for epoch in range(state.epoch, schedule.num_epochs):
+            stopped_early = train_one_epoch(run, epoch, stop)
+            if stopped_early or state.step >= schedule.total_steps:
                 break
             if config.eval_steps == 0 or state.step % config.eval_steps:  # epoch-end evaluation
-                evaluate(state.step, epoch + 1, config.eval_max_samples)
+                run.evaluate(state.step, epoch + 1, config.eval_max_samples)
             state.batch_in_epoch = 0
     progress.close()
 
@@ -295,7 +383,7 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
         accelerator.print(f"stopped at step {state.step}; resume with --resume_from_checkpoint latest")
         accelerator.end_training()
         return result
-    final = evaluate(state.step, float(num_epochs if config.max_steps <= 0 else state.epoch + 1), None)
+    final = run.evaluate(state.step, float(schedule.num_epochs if config.max_steps <= 0 else state.epoch + 1), None)
     result["eval"] = final
     if accelerator.is_main_process:
         task.save_pretrained(output_dir)
@@ -305,44 +393,3 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return result
-
-
-def write_model_card(output_dir: Path, describe: dict[str, Any], final: dict[str, dict[str, float]], config) -> None:
-    """README.md of the final model: what it is, the data, the options and the metrics it reached."""
-    lines = [
-        "---",
-        "language: ko",
-        "tags: [automatic-speech-recognition, ko_asr]",
-        "---",
-        f"# {describe.get('model_name', 'ko_asr model')}",
-        "",
-        describe.get("summary", ""),
-        "",
-        "## Evaluation",
-        "",
-        "| split | cer | cer_with_spaces | wer | swer |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for split, values in final.items():
-        lines.append(
-            f"| {split} | {values.get('cer', float('nan')):.4f} | {values.get('cer_with_spaces', float('nan')):.4f} | "
-            f"{values.get('wer', float('nan')):.4f} | {values.get('swer', float('nan')):.4f} |"
-        )
-    lines += [
-        "",
-        f"Transcript policy: `{describe.get('policy', 'spelling')}`. `cer` removes spaces; `swer` re-spaces the",
-        "hypothesis to the reference (ESPnet1 sWER).",
-        "",
-        "## Data",
-        "",
-        str(describe.get("data", "")),
-        "",
-        "## Training options",
-        "",
-        "```json",
-        json.dumps({**asdict(config), **{k: v for k, v in describe.items() if k not in ("summary", "data")}}, indent=1, default=str),
-        "```",
-        "",
-        "Curves: `plots/loss_per_step.png`, `plots/cer_per_step.png`, `plots/*_per_epoch.png`; raw values in `metrics.csv`.",
-    ]
-    (output_dir / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

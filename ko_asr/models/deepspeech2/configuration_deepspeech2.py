@@ -27,6 +27,10 @@ class DeepSpeech2Config(PreTrainedConfig):
             Output classes, CTC blank included (the full Hangul syllable tokenizer has 11,300 tokens).
         num_input_features (`int`, *optional*, defaults to 161):
             Feature bins per input frame (161 linear-spectrogram bins for a 20 ms window; the mel bin count for log-mel).
+        input_feature_type (`str`, *optional*, defaults to `"linear"`):
+            The spectrogram the model reads: `"linear"` (DS2's 161-bin linear spectrogram) or `"mel"` (log-mel with
+            `num_input_features` bins). Presets set it, and [`DeepSpeech2FeatureExtractor.from_model_config`] builds
+            the matching feature extractor from it, so no recipe guesses it from the bin count.
         input_hop_length (`int`, *optional*, defaults to 160):
             Raw samples between input feature frames (10 ms at 16 kHz); with the time strides it gives
             `inputs_to_logits_ratio`. Must equal the feature extractor's `hop_length`.
@@ -77,13 +81,13 @@ class DeepSpeech2Config(PreTrainedConfig):
     PRESETS: ClassVar[dict[str, dict]] = {
         # Unit tests: a few thousand parameters, milliseconds per step.
         "tiny": dict(
-            num_input_features=33, conv_channels=(4, 4), conv_kernel_sizes=((5, 5), (5, 5)),
+            input_feature_type="mel", num_input_features=33, conv_channels=(4, 4), conv_kernel_sizes=((5, 5), (5, 5)),
             conv_strides=((2, 2), (2, 1)), num_hidden_layers=2, hidden_size=16, vocab_size=64,
         ),
         # The make-demo model: log-mel input, small convolutions, 20 ms output frames (jamo CTC needs them), LayerNorm
         # between RNNs (it left CTC's blank plateau sooner than BatchNorm in our CPU runs); trains on 2 cores in minutes.
         "demo": dict(
-            num_input_features=64, conv_channels=(16, 16), conv_kernel_sizes=((11, 7), (11, 5)),
+            input_feature_type="mel", num_input_features=64, conv_channels=(16, 16), conv_kernel_sizes=((11, 7), (11, 5)),
             conv_strides=((2, 2), (2, 1)), num_hidden_layers=3, hidden_size=256, rnn_norm="layer",
         ),
         # ~25 M parameters with the full syllable vocabulary; one 24 GB GPU.
@@ -94,6 +98,7 @@ class DeepSpeech2Config(PreTrainedConfig):
 
     vocab_size: int = 11300
     num_input_features: int = 161
+    input_feature_type: str = "linear"
     input_hop_length: int = 160
     conv_channels: list[int] | tuple[int, ...] = (32, 32)
     conv_kernel_sizes: list | tuple = ((41, 11), (21, 11))
@@ -137,6 +142,8 @@ class DeepSpeech2Config(PreTrainedConfig):
                     raise ValueError(f"{name} entries must be (frequency, time) pairs of positive ints, got {pair}")
         if min(self.conv_channels) < 1:
             raise ValueError(f"conv_channels must be positive, got {self.conv_channels}")
+        if self.input_feature_type not in ("linear", "mel"):
+            raise ValueError(f"input_feature_type must be 'linear' or 'mel', got {self.input_feature_type!r}")
         if self.rnn_type not in ("gru", "lstm"):
             raise ValueError(f"rnn_type must be 'gru' or 'lstm', got {self.rnn_type!r}")
         if self.rnn_norm not in ("batch", "layer"):

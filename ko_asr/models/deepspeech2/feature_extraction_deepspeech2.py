@@ -88,6 +88,20 @@ class DeepSpeech2FeatureExtractor(SequenceFeatureExtractor):
         self.do_normalize = do_normalize
         self._cache: tuple[torch.Tensor, torch.Tensor | None] | None = None
 
+
+    @classmethod
+    def from_model_config(cls, config, **kwargs) -> DeepSpeech2FeatureExtractor:
+        """The feature extractor a [`DeepSpeech2Config`] reads: its `input_feature_type`, `num_input_features` and
+        `input_hop_length` (`kwargs` override other settings, e.g. `do_normalize`).
+
+        Raises:
+            ValueError: when the config's settings cannot describe a valid extractor (e.g. a linear spectrogram whose
+                bin count does not match `n_fft`).
+        """
+        return cls(
+            feature_type=config.input_feature_type, feature_size=config.num_input_features,
+            hop_length=config.input_hop_length, **kwargs,
+        )
     def to_dict(self) -> dict[str, Any]:
         output = super().to_dict()
         output.pop("_cache", None)

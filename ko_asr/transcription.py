@@ -1,0 +1,131 @@
+"""One "transcribe a batch" interface that every model family satisfies.
+
+Training, evaluation, comparison and probes all need the same three things of a model: a collator that turns dataset
+rows into a [`SpeechBatch`], the texts (and loss) of a collated batch, and a cheap decoding of the training forward's
+logits for the train CER. [`BatchTranscriber`] is that contract; [`CTCTranscriber`] (DeepSpeech2, or any CTC model
+with the `generate()` of `ParakeetForCTC`) and [`Seq2SeqTranscriber`] (Whisper) implement it, and
+[`transcriber_for`] is the one place that looks at which family a model belongs to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from transformers.modeling_outputs import BaseModelOutput
+
+from .data.augment import WaveformAugmenter
+from .data.collators import CTCCollator, Seq2SeqCollator, SpeechBatch
+
+
+@dataclass
+class BatchTranscription:
+    """Raw model texts of one batch (not normalized) and the batch's mean loss when it had labels."""
+
+    texts: list[str]
+    loss: float | None = None
+
+
+@dataclass
+class BatchTranscriber:
+    """The contract; see the module docstring.
+
+    Args:
+        processor: the model's processor (feature extractor + tokenizer).
+        generate_kwargs (`dict`, *optional*): passed to `model.generate`.
+    """
+
+    processor: Any
+    generate_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def collator(self, augment: WaveformAugmenter | None = None):
+        """Rows with `id`, `audio` (decoded) and `text` -> a [`SpeechBatch`]."""
+        raise NotImplementedError
+
+    def transcribe(self, model, inputs: dict[str, torch.Tensor]) -> BatchTranscription:
+        """Texts of a batch's model `inputs` (on the model's device); the loss too when `inputs` hold `labels`."""
+        raise NotImplementedError
+
+    #: Whether decoding drops special tokens: Whisper's prompt tokens yes; a CTC `<unk>` is kept, since references
+    #: written with `unintelligible="token"` hold it too.
+    skip_special_tokens = True
+
+    def decode_logits(self, logits: torch.Tensor) -> list[str]:
+        """Greedy texts of a training forward's `logits` `(batch, steps, vocab)`: the train CER without a second
+        pass (teacher-forced for seq2seq models, so it flatters them)."""
+        return self.decode(logits.argmax(-1))
+
+    def decode(self, ids: torch.Tensor) -> list[str]:
+        """Texts of token ids `(batch, steps)`."""
+        return self.processor.batch_decode(ids, skip_special_tokens=self.skip_special_tokens)
+
+    @torch.no_grad()
+    def transcribe_waveform(self, model, waveform: np.ndarray) -> str:
+        """Raw transcript of one 16 kHz mono waveform (e.g. a hallucination probe on silence or noise)."""
+        batch = self.collator()([{"id": "probe", "audio": {"array": waveform}, "text": ""}])
+        device = next(model.parameters()).device
+        inputs = {k: v for k, v in batch.inputs_on(device).items() if k != "labels"}
+        return self.transcribe(model, inputs).texts[0]
+
+
+@dataclass
+class CTCTranscriber(BatchTranscriber):
+    """CTC models: `model.generate(**inputs)` gives greedy ids with padding as the blank (and the loss of the same
+    pass), `processor.batch_decode` the texts."""
+
+    skip_special_tokens = False
+
+    def collator(self, augment: WaveformAugmenter | None = None) -> CTCCollator:
+        return CTCCollator(self.processor, augment)
+
+    @torch.no_grad()
+    def transcribe(self, model, inputs: dict[str, torch.Tensor]) -> BatchTranscription:
+        output = model.generate(**inputs, return_dict_in_generate=True, **self.generate_kwargs)
+        loss = output.loss.item() if getattr(output, "loss", None) is not None else None
+        return BatchTranscription(self.decode(output.sequences), loss)
+
+
+@dataclass
+class Seq2SeqTranscriber(BatchTranscriber):
+    """Encoder-decoder models (Whisper): the teacher-forced loss pass, then `generate` from that pass's encoder states
+    (one encoder pass per batch).
+
+    Args:
+        decoder_start_token_id (`int`): the model's `decoder_start_token_id` (dropped from the labels, which the model
+            shifts right itself).
+    """
+
+    decoder_start_token_id: int = 0
+
+    def collator(self, augment: WaveformAugmenter | None = None) -> Seq2SeqCollator:
+        return Seq2SeqCollator(self.processor, self.decoder_start_token_id, augment)
+
+    @torch.no_grad()
+    def transcribe(self, model, inputs: dict[str, torch.Tensor]) -> BatchTranscription:
+        features, labels = inputs["input_features"], inputs.get("labels")
+        loss, source = None, {"input_features": features}
+        if labels is not None:
+            outputs = model(input_features=features, labels=labels)
+            loss = outputs.loss.item()
+            source = {"encoder_outputs": BaseModelOutput(last_hidden_state=outputs.encoder_last_hidden_state)}
+        generated = model.generate(**source, return_dict_in_generate=True, **self.generate_kwargs)
+        return BatchTranscription(self.decode(generated.sequences), loss)
+
+
+def transcriber_for(model, processor, generate_kwargs: dict[str, Any] | None = None) -> BatchTranscriber:
+    """The [`BatchTranscriber`] of `model`'s family: seq2seq for encoder-decoder configs, CTC otherwise."""
+    if getattr(model.config, "is_encoder_decoder", False):
+        return Seq2SeqTranscriber(processor, dict(generate_kwargs or {}), model.config.decoder_start_token_id)
+    return CTCTranscriber(processor, dict(generate_kwargs or {}))
+
+
+__all__ = [
+    "BatchTranscriber",
+    "BatchTranscription",
+    "CTCTranscriber",
+    "Seq2SeqTranscriber",
+    "SpeechBatch",
+    "transcriber_for",
+]
