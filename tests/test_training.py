@@ -162,3 +162,33 @@ def test_unknown_config_keys_are_rejected(tmp_path):
     bad.write_text("dataset: synthetic\nlearning_rat: 0.1\n")
     with pytest.raises(ValueError, match="learning_rat"):
         parse_config((DataArguments,), [str(bad)])
+
+
+def test_spec_augment_has_one_source_of_truth():
+    """Unset SpecAugment flags leave the config's values; a flag that contradicts --model_overrides is an error."""
+    sys.path.insert(0, str(REPO / "recipes"))
+    from arguments import ModelArguments, parse_config
+
+    from ko_asr import DeepSpeech2Config
+
+    (unset,) = parse_config((ModelArguments,), ["--preset", "tiny"])
+    config = DeepSpeech2Config.from_preset("tiny", **unset.config_overrides())
+    assert (config.mask_feature_length, config.mask_time_length) == (10, 10)  # the config's defaults, not a recipe's
+    (given,) = parse_config((ModelArguments,), ["--mask_feature_length", "8", "--model_overrides", '{"hidden_size": 8}'])
+    assert given.config_overrides() == {"hidden_size": 8, "mask_feature_length": 8}
+    (agree,) = parse_config((ModelArguments,), ["--mask_time_prob", "0.05", "--model_overrides", '{"mask_time_prob": 0.05}'])
+    assert agree.config_overrides() == {"mask_time_prob": 0.05}
+    (clash,) = parse_config((ModelArguments,), ["--mask_time_prob", "0.05", "--model_overrides", '{"mask_time_prob": 0.1}'])
+    with pytest.raises(ValueError, match="mask_time_prob.*contradicts"):
+        clash.config_overrides()
+
+
+@pytest.mark.parametrize("preset", ["tiny", "demo", "base", "paper"])
+def test_presets_carry_their_feature_extractor(preset):
+    from ko_asr import DeepSpeech2Config, DeepSpeech2FeatureExtractor
+
+    config = DeepSpeech2Config.from_preset(preset)
+    extractor = DeepSpeech2FeatureExtractor.from_model_config(config)
+    assert extractor.feature_type == {"tiny": "mel", "demo": "mel", "base": "linear", "paper": "linear"}[preset]
+    features = extractor(np.zeros(16000, np.float32), sampling_rate=16000, return_tensors="pt")["input_features"]
+    assert features.shape[-1] == config.num_input_features and extractor.hop_length == config.input_hop_length
