@@ -14,8 +14,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-TOO_SHORT = "too_short"
-TOO_LONG = "too_long"
+from .skip_reasons import SkipReason
+
+TOO_SHORT = SkipReason.TOO_SHORT.value
+TOO_LONG = SkipReason.TOO_LONG.value
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from ..text import (
 )
 from .audio import SAMPLING_RATE, decode_audio_batch
 from .duration import DurationLimits
+from .skip_reasons import KEPT, SkipReason
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +39,8 @@ SPLITS = ("train", "dev", "eval_clean", "eval_other")
 DEV_FOLDERS = range(621, 624)  # KsponSpeech_0621-0623 are the official dev set
 TRN_SHARD_LINES = 20_000
 
-# Row issues. KEPT_ISSUES are repaired and loaded; every other issue (zero_length_pcm, missing_txt, missing_pcm,
-# undecodable_transcript, malformed_notation, empty_after_normalization, unintelligible_dropped, trn_missing_file,
-# trn_unparseable_line) skips the utterance and is counted in the LoadReport with its path.
-ODD_BYTE_COUNT = "odd_byte_count"
-KEPT_ISSUES = ("", ODD_BYTE_COUNT)
+# Row issues are SkipReason values: the KEPT ones load (repaired), every other one skips the utterance and is counted
+# in the LoadReport with its path.
 
 FEATURES = datasets.Features(
     {
@@ -90,7 +88,9 @@ def _find_trn_scripts(root: Path) -> dict[str, Path]:
     return {}
 
 
-def _eval_folder(root: Path, split: str) -> Path | None:
+def eval_folder(root: Path, split: str) -> Path | None:
+    """The folder of an eval split (`eval_clean`, `eval_other`) in either layout: under `KsponSpeech_eval/`, or at
+    the root when the eval zip unpacked without that level. `None` when absent."""
     for candidate in (root / "KsponSpeech_eval" / split, root / split):
         if candidate.is_dir():
             return candidate
@@ -107,7 +107,7 @@ def _folder_shards(root: Path) -> dict[str, list[dict]]:
                 split = "dev" if int(match.group(1)) in DEV_FOLDERS else "train"
                 shards[split].append({"kind": "folder", "path": str(folder), "version": folder.stat().st_mtime_ns})
     for split in ("eval_clean", "eval_other"):
-        folder = _eval_folder(root, split)
+        folder = eval_folder(root, split)
         if folder is not None:
             shards[split].append({"kind": "folder", "path": str(folder), "version": folder.stat().st_mtime_ns})
     return shards
@@ -131,24 +131,24 @@ def _trn_shards(root: Path, scripts: dict[str, Path]) -> dict[str, list[dict]]:
 # ---------------------------------------------------------------------------------------------- rows
 def _row(utt_id: str, pcm: str | None, raw: str, duration: float, issue: str, options: dict) -> dict:
     text = ""
-    if issue in KEPT_ISSUES:
+    if issue in KEPT:
         try:
             text = normalize_transcript(raw, utterance_id=utt_id, **options)
         except UnintelligibleUtteranceError:
-            issue = "unintelligible_dropped"
+            issue = SkipReason.UNINTELLIGIBLE_DROPPED
         except MalformedTranscriptError:
-            issue = "malformed_notation"
+            issue = SkipReason.MALFORMED_NOTATION
         else:
             if not text:
-                issue = "empty_after_normalization"
+                issue = SkipReason.EMPTY_AFTER_NORMALIZATION
     return {"id": utt_id, "audio": {"path": pcm, "bytes": None}, "text": text, "raw_text": raw,
             "duration": duration, "issue": issue}
 
 
 def _pcm_issue(size: int) -> str:
     if size == 0:
-        return "zero_length_pcm"
-    return ODD_BYTE_COUNT if size % 2 else ""
+        return SkipReason.ZERO_LENGTH_PCM
+    return SkipReason.ODD_BYTE_COUNT if size % 2 else ""
 
 
 def _folder_rows(folder: str, options: dict) -> Iterator[dict]:
@@ -164,19 +164,19 @@ def _folder_rows(folder: str, options: dict) -> Iterator[dict]:
     for stem in sorted(names):
         pcm, txt = os.path.join(folder, stem + ".pcm"), os.path.join(folder, stem + ".txt")
         if ".pcm" not in names[stem]:
-            yield _row(stem, txt, "", 0.0, "missing_pcm", options)
+            yield _row(stem, txt, "", 0.0, SkipReason.MISSING_PCM, options)
             continue
         size = sizes[stem]
         if ".txt" not in names[stem]:
-            yield _row(stem, pcm, "", size // 2 / SAMPLING_RATE, "missing_txt", options)
+            yield _row(stem, pcm, "", size // 2 / SAMPLING_RATE, SkipReason.MISSING_TXT, options)
             continue
         issue = _pcm_issue(size)
         raw = ""
-        if issue != "zero_length_pcm":
+        if issue != SkipReason.ZERO_LENGTH_PCM:
             try:
                 raw = read_transcript(txt)
             except TranscriptDecodeError as error:
-                issue, raw = "undecodable_transcript", str(error)
+                issue, raw = SkipReason.UNDECODABLE_TRANSCRIPT, str(error)
         yield _row(stem, pcm, raw, size // 2 / SAMPLING_RATE, issue, options)
 
 
@@ -195,17 +195,17 @@ def _trn_rows(shard: dict, options: dict) -> Iterator[dict]:
             try:
                 line = decode_transcript(data if number else data.removeprefix(b"\xef\xbb\xbf"), where).rstrip("\r\n")
             except TranscriptDecodeError as error:
-                yield _row(where, where, str(error), 0.0, "undecodable_transcript", options)
+                yield _row(where, where, str(error), 0.0, SkipReason.UNDECODABLE_TRANSCRIPT, options)
                 continue
             match = _TRN_LINE.match(line)
             if match is None:
-                yield _row(where, where, line, 0.0, "trn_unparseable_line", options)
+                yield _row(where, where, line, 0.0, SkipReason.TRN_UNPARSEABLE_LINE, options)
                 continue
             relative, raw = match.group("path"), match.group("text")
             stem = os.path.splitext(os.path.basename(relative))[0]
             pcm = _resolve_trn_path(shard["root"], relative)
             if pcm is None:
-                yield _row(stem, os.path.join(shard["root"], relative), raw, 0.0, "trn_missing_file", options)
+                yield _row(stem, os.path.join(shard["root"], relative), raw, 0.0, SkipReason.TRN_MISSING_FILE, options)
                 continue
             size = os.path.getsize(pcm)
             yield _row(stem, pcm, raw, size // 2 / SAMPLING_RATE, _pcm_issue(size), options)
@@ -303,7 +303,7 @@ def load_ksponspeech(
     limits = DurationLimits(min_duration, max_duration)
 
     def keep(issue: str, duration: float) -> bool:
-        return issue in KEPT_ISSUES and limits.reason(duration) is None
+        return issue in KEPT and limits.reason(duration) is None
 
     if streaming:
         streams = {
@@ -335,7 +335,7 @@ def load_ksponspeech(
         flagged = pc.indices_nonzero(pc.not_equal(issues, ""))
         for path, issue in zip(_paths(dataset, flagged), issues.take(flagged).to_pylist()):
             report.add(split, path, issue)
-        usable = pc.is_in(issues, value_set=pa.array(KEPT_ISSUES))
+        usable = pc.is_in(issues, value_set=pa.array(KEPT))
         keep_mask = usable
         for reason, mask in limits.masks(durations).items():
             mask = pc.and_(usable, mask)

@@ -19,6 +19,7 @@ import soundfile
 from ..text import MalformedTranscriptError, UnintelligibleUtteranceError, read_text_file
 from ..text.policy import TranscriptPolicy
 from .audio import SAMPLING_RATE, audio_duration, decode_audio, decode_audio_batch
+from .skip_reasons import SkipReason
 
 logger = logging.getLogger(__name__)
 
@@ -104,16 +105,18 @@ def _adapt(
             try:
                 duration = audio_duration(stored)
             except Exception as error:  # noqa: BLE001 - any unreadable file is reported, not fatal
-                problem = f"unreadable audio: {error}"
+                problem = f"{SkipReason.UNREADABLE_AUDIO}: {error}"
             try:
                 clean = (
                     policy.normalize(raw, utterance_id=utt_id) if policy is not None
                     else unicodedata.normalize("NFC", raw.strip())
                 )
-            except (MalformedTranscriptError, UnintelligibleUtteranceError) as error:
-                clean, problem = "", problem or str(error)
+            except MalformedTranscriptError as error:
+                clean, problem = "", problem or f"{SkipReason.MALFORMED_NOTATION}: {error}"
+            except UnintelligibleUtteranceError as error:
+                clean, problem = "", problem or f"{SkipReason.UNINTELLIGIBLE_DROPPED}: {error}"
             if not problem and not clean:
-                problem = "empty transcript"
+                problem = str(SkipReason.EMPTY_AFTER_NORMALIZATION)
             for key, item in zip(out, (utt_id, stored, clean, raw, duration, problem)):
                 out[key].append(item)
         return out

@@ -9,15 +9,13 @@ from pathlib import Path
 import soundfile
 
 from ..data.audio import SAMPLING_RATE, read_pcm
+from ..data.ksponspeech import eval_folder
 from ..text import normalize_transcript, read_transcript
 
 
 def eval_clean_folder(corpus_root: Path) -> Path | None:
     """`eval_clean` of a corpus in either eval layout (with or without `KsponSpeech_eval/`), or None."""
-    for candidate in (corpus_root / "KsponSpeech_eval" / "eval_clean", corpus_root / "eval_clean"):
-        if candidate.is_dir():
-            return candidate
-    return None
+    return eval_folder(Path(corpus_root), "eval_clean")
 
 
 def export_examples(corpus_root: str | os.PathLike[str], output_dir: str | os.PathLike[str], count: int = 4) -> list[tuple[str, str]]:
