@@ -253,7 +253,7 @@ def load_ksponspeech(
     keep_punctuation: bool = False,
     return_report: bool = False,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict | tuple[datasets.DatasetDict, LoadReport]:
-    """Load an AI Hub KsponSpeech directory (see the corpus notes in the README) as a `datasets.DatasetDict`.
+    """Load an AI Hub KsponSpeech directory (layout and notation: `docs/ksponspeech_format.md`) as a `datasets.DatasetDict`.
 
     Args:
         root (`str` or `os.PathLike`):
