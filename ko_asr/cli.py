@@ -54,13 +54,25 @@ def _prepare(args: argparse.Namespace) -> int:
 def _transcribe(args: argparse.Namespace) -> int:
     from transformers import pipeline
 
-    from .data import decode_audio  # importing ko_asr registered the Auto classes
+    # Importing ko_asr registered the Auto classes. Files come in through the same front door as the Space's.
+    from .audio_io import SAMPLING_RATE, AudioError, load_audio, validate_waveform
 
     asr = pipeline("automatic-speech-recognition", model=args.model)
+    failed = 0
     for path in args.audio:
-        result = asr(decode_audio(path), chunk_length_s=args.chunk_length_s or None)
-        print(f"{path}\t{result['text']}")
-    return 0
+        # A bad file is one line on stderr (its message names it); the others are still transcribed.
+        try:
+            waveform = load_audio(path)
+            validate_waveform(waveform, name=path)
+        except AudioError as error:
+            print(f"ko-asr transcribe: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        result = asr({"raw": waveform, "sampling_rate": SAMPLING_RATE}, chunk_length_s=args.chunk_length_s or None)
+        print(f"{path}\t{result['text']}", flush=True)
+    if failed:
+        print(f"ko-asr transcribe: {failed} of {len(args.audio)} files could not be transcribed", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,9 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--cache-dir", default=None)
     prepare.set_defaults(handler=_prepare)
 
-    transcribe = commands.add_parser("transcribe", help="transcribe audio files with a saved model")
+    transcribe = commands.add_parser(
+        "transcribe",
+        help="transcribe audio files with a saved model",
+        description="Print `PATH<tab>TRANSCRIPT` per file. A file that cannot be read or holds nothing to transcribe "
+        "(empty, too short, silent, not audio) is reported on stderr and skipped; the exit status is then 1.",
+    )
     transcribe.add_argument("model", help="model directory or id")
-    transcribe.add_argument("audio", nargs="+", help="audio files (any rate; .pcm is read as KsponSpeech PCM)")
+    transcribe.add_argument(
+        "audio", nargs="+", help="audio files: any rate and channel count; WAV/FLAC/OGG/MP3, M4A/WebM/... through FFmpeg; "
+        ".pcm is read as KsponSpeech PCM (16 kHz s16le mono)",
+    )
     transcribe.add_argument("--chunk-length-s", type=float, default=20.0, help="0 disables chunking")
     transcribe.set_defaults(handler=_transcribe)
     return parser

@@ -230,7 +230,7 @@ def test_ffmpeg_decodes_what_is_spoken_and_stops_past_the_limit(tmp_path, servic
 
 def test_without_ffmpeg_the_message_says_so(tmp_path, monkeypatch, examples):
     m4a = encode_aac(examples[0][0], tmp_path / "clip.m4a")
-    monkeypatch.setattr("ko_asr.serving.audio_input.shutil.which", lambda name: None)
+    monkeypatch.setattr("ko_asr.audio_io.shutil.which", lambda name: None)
     with pytest.raises(InvalidInputError, match="clip.m4a: not a format soundfile can read, and ffmpeg is not installed"):
         read_audio_file(m4a)
 
@@ -239,7 +239,7 @@ def test_a_too_long_file_is_refused_from_its_header(service, bad_inputs, monkeyp
     def no_decoding(*args, **kwargs):
         raise AssertionError("the samples were decoded")
 
-    monkeypatch.setattr("ko_asr.serving.audio_input.soundfile.read", no_decoding)
+    monkeypatch.setattr("ko_asr.audio_io.soundfile.read", no_decoding)
     with pytest.raises(InvalidInputError, match=r"long.wav is 0:31\.0 long"):
         service.transcribe(next(iter(service.models)), str(bad_inputs["long.wav"]))
 

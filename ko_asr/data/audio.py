@@ -1,68 +1,55 @@
-"""Audio decoding for every ko_asr data source: raw KsponSpeech PCM, audio files and embedded bytes.
+"""Audio values of ko_asr datasets (`{"path": ..., "bytes": ...}`): decoding them for the `datasets` transform, and
+their durations without decoding.
 
-One decoder, no FFmpeg: raw PCM is a numpy read, everything else goes through soundfile (libsndfile: WAV, FLAC,
-OGG, MP3). Output is always a mono float32 waveform at the requested rate.
+A path goes through `ko_asr.audio_io.load_audio`, the front door the CLI and the Space use too (KsponSpeech `.pcm`,
+soundfile, FFmpeg for other containers); embedded bytes (FLAC written by `to_audio_dataset`) through soundfile and
+the same `to_mono_resampled`. Output is always a mono float32 waveform at the requested rate.
 """
 
 from __future__ import annotations
 
-import functools
 import io
 import os
 from typing import Any
 
 import numpy as np
 import soundfile
-import torch
-import torchaudio
 
-SAMPLING_RATE = 16000
-PCM_EXTENSION = ".pcm"
+from .. import audio_io
 
+# Re-exported: the data modules (and users) import the rate and the PCM reader from here.
+from ..audio_io import PCM_EXTENSION, SAMPLING_RATE, AudioError, read_pcm, to_mono_resampled
 
-def read_pcm(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a headerless KsponSpeech PCM file (16 kHz, signed 16-bit little-endian, mono) as float32 in [-1, 1).
-
-    An odd byte count (a few real files have one) drops the last byte.
-    """
-    data = np.fromfile(path, dtype="<i2")  # fromfile ignores a trailing odd byte
-    return data.astype(np.float32) / 32768.0
-
-
-@functools.lru_cache(maxsize=8)
-def _resampler(original: int, target: int) -> torchaudio.transforms.Resample:
-    # Building the windowed-sinc kernel costs more than applying it; keep one per rate pair.
-    return torchaudio.transforms.Resample(original, target)
-
-
-def to_mono_resampled(waveform: np.ndarray, rate: int, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
-    """Average channels (soundfile's `(frames, channels)` layout) and resample with torchaudio when needed."""
-    if waveform.ndim == 2:
-        waveform = waveform.mean(axis=1)
-    waveform = np.ascontiguousarray(waveform, dtype=np.float32)
-    if rate != sampling_rate:
-        with torch.no_grad():
-            waveform = _resampler(rate, sampling_rate)(torch.from_numpy(waveform)).numpy()
-    return waveform
+__all__ = [
+    "PCM_EXTENSION",
+    "SAMPLING_RATE",
+    "audio_duration",
+    "column",
+    "decode_audio",
+    "decode_audio_batch",
+    "read_pcm",
+    "to_mono_resampled",
+]
 
 
 def decode_audio(audio: dict[str, Any] | str | os.PathLike[str], sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
     """Decode one `audio` value of a ko_asr dataset (`{"path": ..., "bytes": ...}`) or a file path.
 
+    Returns:
+        `np.ndarray` of float32, shape `(samples,)`, mono at `sampling_rate`.
+
     Raises:
-        ValueError: naming the file when it cannot be decoded.
+        AudioError (a `ValueError`): naming the file when it cannot be decoded.
     """
-    if isinstance(audio, dict):
-        path, data = audio.get("path"), audio.get("bytes")
-    else:
-        path, data = os.fspath(audio), None
+    if not isinstance(audio, dict):
+        return audio_io.load_audio(audio, sampling_rate)
+    path, data = audio.get("path"), audio.get("bytes")
+    if data is None:
+        return audio_io.load_audio(path, sampling_rate)
     try:
-        if data is None and path is not None and str(path).endswith(PCM_EXTENSION):
-            waveform = read_pcm(path)
-            return waveform if sampling_rate == SAMPLING_RATE else to_mono_resampled(waveform, SAMPLING_RATE, sampling_rate)
-        waveform, rate = soundfile.read(io.BytesIO(data) if data is not None else path, dtype="float32", always_2d=False)
-    except (OSError, RuntimeError, soundfile.LibsndfileError) as error:
-        raise ValueError(f"cannot decode audio {path or '<bytes>'}: {error}") from None
+        waveform, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    except (soundfile.SoundFileError, RuntimeError) as error:
+        raise AudioError(f"{path or '<bytes>'} cannot be decoded ({error})") from None
     return to_mono_resampled(waveform, rate, sampling_rate)
 
 
