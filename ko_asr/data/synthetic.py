@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..audio_io import pcm_to_float
 from ..text import normalize_transcript
 from .audio import SAMPLING_RATE
 from .augment import generated_noise, mix_at_snr
@@ -160,7 +161,7 @@ def synthesize(text: str, voice: str = "m3", rate: int = 160, pitch: int = 50) -
         ["sox", "-D", "-t", "wav", "-", "-t", "raw", "-r", str(SAMPLING_RATE), "-e", "signed", "-b", "16", "-c", "1", "-"],
         input=speech, capture_output=True, check=True,
     ).stdout
-    return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+    return pcm_to_float(np.frombuffer(pcm, dtype="<i2"))
 
 
 def _render(job: tuple[Utterance, tuple[str, ...], str]) -> float:
