@@ -24,7 +24,6 @@ __all__ = [
     "PCM_EXTENSION",
     "SAMPLING_RATE",
     "audio_duration",
-    "column",
     "decode_audio",
     "decode_audio_batch",
     "read_pcm",
@@ -60,15 +59,6 @@ def audio_duration(audio: dict[str, Any]) -> float:
         return (os.path.getsize(path) // 2) / SAMPLING_RATE
     info = soundfile.info(io.BytesIO(data) if data is not None else path)
     return info.frames / info.samplerate
-
-
-def column(dataset, name: str) -> list:
-    """All values of a non-audio column, read from Arrow without decoding any audio.
-
-    `dataset[name]` on a dataset with the decoding transform is a lazy column that formats row by row, so summing
-    durations or listing texts would decode every file; dropping the format first reads only the column.
-    """
-    return dataset.with_format(None)[name][:]
 
 
 def decode_audio_batch(batch: dict[str, list]) -> dict[str, list]:
