@@ -18,6 +18,23 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from .data.augment import WaveformAugmenter
 from .data.collators import CTCCollator, Seq2SeqCollator, SpeechBatch
+from .whisper import WHISPER_WINDOW_SECONDS
+
+
+@dataclass(frozen=True)
+class LongFormOptions:
+    """How a `pipeline` call handles long input and language.
+
+    Args:
+        chunk_length_s (`float`): CTC inputs longer than this go through the pipeline's chunking, with
+            `stride_length_s` of context on each side, so memory stays flat in the input length.
+        stride_length_s (`float`): see `chunk_length_s`.
+        language (`str`): the language seq2seq (Whisper) models transcribe in; no language detection.
+    """
+
+    chunk_length_s: float = 20.0
+    stride_length_s: float = 2.0
+    language: str = "korean"
 
 
 @dataclass
@@ -61,6 +78,13 @@ class BatchTranscriber:
         """Texts of token ids `(batch, steps)`."""
         return self.processor.batch_decode(ids, skip_special_tokens=self.skip_special_tokens)
 
+    #: Whether the family's `pipeline` output carries word timestamps.
+    word_timestamps = False
+
+    def pipeline_kwargs(self, seconds: float, options: LongFormOptions) -> dict[str, Any]:
+        """Arguments of an `automatic-speech-recognition` pipeline call on `seconds` of audio."""
+        return {}
+
     @torch.no_grad()
     def transcribe_waveform(self, model, waveform: np.ndarray) -> str:
         """Raw transcript of one 16 kHz mono waveform (e.g. a hallucination probe on silence or noise)."""
@@ -76,9 +100,17 @@ class CTCTranscriber(BatchTranscriber):
     pass), `processor.batch_decode` the texts."""
 
     skip_special_tokens = False
+    word_timestamps = True
 
     def collator(self, augment: WaveformAugmenter | None = None) -> CTCCollator:
         return CTCCollator(self.processor, augment)
+
+    def pipeline_kwargs(self, seconds: float, options: LongFormOptions) -> dict[str, Any]:
+        """Word offsets always; chunking with strides past `options.chunk_length_s`."""
+        kwargs: dict[str, Any] = {"return_timestamps": "word"}
+        if seconds > options.chunk_length_s:
+            kwargs.update(chunk_length_s=options.chunk_length_s, stride_length_s=options.stride_length_s)
+        return kwargs
 
     @torch.no_grad()
     def transcribe(self, model, inputs: dict[str, torch.Tensor]) -> BatchTranscription:
@@ -102,6 +134,15 @@ class Seq2SeqTranscriber(BatchTranscriber):
     def collator(self, augment: WaveformAugmenter | None = None) -> Seq2SeqCollator:
         return Seq2SeqCollator(self.processor, self.decoder_start_token_id, augment)
 
+    def pipeline_kwargs(self, seconds: float, options: LongFormOptions) -> dict[str, Any]:
+        """A fixed language (no detection); 30 s windows past Whisper's input length."""
+        kwargs: dict[str, Any] = {"generate_kwargs": {"language": options.language, "task": "transcribe"}}
+        if seconds > WHISPER_WINDOW_SECONDS:
+            # The pipeline calls chunking "experimental" for seq2seq models; 30 s windows merged on their overlaps
+            # are deliberate here (tests/test_service.py), so the per-call warning is silenced.
+            kwargs.update(chunk_length_s=WHISPER_WINDOW_SECONDS, ignore_warning=True)
+        return kwargs
+
     @torch.no_grad()
     def transcribe(self, model, inputs: dict[str, torch.Tensor]) -> BatchTranscription:
         features, labels = inputs["input_features"], inputs.get("labels")
@@ -123,6 +164,7 @@ def transcriber_for(model, processor, generate_kwargs: dict[str, Any] | None = N
 
 __all__ = [
     "BatchTranscriber",
+    "LongFormOptions",
     "BatchTranscription",
     "CTCTranscriber",
     "Seq2SeqTranscriber",

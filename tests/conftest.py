@@ -12,3 +12,70 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+# ---------------------------------------------------------------- the Space: shared by the serving and app tests
+# Session scope: the memorizing model trains once (~10 s) for every module that needs it.
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    from ko_asr.data import generate_synthetic_corpus
+
+    return generate_synthetic_corpus(tmp_path_factory.mktemp("corpus"), size="tiny")
+
+
+@pytest.fixture(scope="session")
+def examples(tmp_path_factory, corpus):
+    from ko_asr.serving import export_examples
+
+    return export_examples(corpus, tmp_path_factory.mktemp("examples"), count=2)
+
+
+@pytest.fixture(scope="session")
+def models_root(tmp_path_factory, examples):
+    """A folder with one tiny DeepSpeech2 that memorized the first example clip (a stand-in for a trained model)."""
+    from helpers import train_memorizing_model
+
+    from ko_asr.serving import read_audio_file
+
+    root = tmp_path_factory.mktemp("models")
+    clip, text = examples[0]
+    train_memorizing_model(root / "memorized", read_audio_file(clip), text)
+    return root
+
+
+@pytest.fixture(scope="session")
+def service(models_root):
+    from helpers import SPACE_MAX_SECONDS
+
+    from ko_asr.serving import ServiceConfig, TranscriptionService, find_models
+
+    return TranscriptionService(find_models([str(models_root)]), ServiceConfig(max_seconds=SPACE_MAX_SECONDS))
+
+
+@pytest.fixture(scope="session")
+def app_url(service, examples):
+    from helpers import load_app_module
+
+    demo = load_app_module().build_demo(service, examples).queue(default_concurrency_limit=2)
+    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    yield demo.local_url
+    demo.close()
+
+
+@pytest.fixture
+def bad_inputs(tmp_path, rng):
+    import soundfile
+    from helpers import SPACE_MAX_SECONDS, make_waveform
+
+    files = {}
+    files["empty.wav"] = tmp_path / "empty.wav"
+    soundfile.write(files["empty.wav"], np.zeros(0, dtype=np.float32), 16000)
+    files["silent.wav"] = tmp_path / "silent.wav"
+    soundfile.write(files["silent.wav"], np.zeros(32000, dtype=np.float32), 16000)
+    files["notes.txt"] = tmp_path / "notes.txt"
+    files["notes.txt"].write_text("이것은 오디오가 아닙니다\n", encoding="utf-8")
+    files["long.wav"] = tmp_path / "long.wav"
+    soundfile.write(files["long.wav"], make_waveform(rng, SPACE_MAX_SECONDS + 1), 16000)
+    return files

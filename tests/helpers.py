@@ -1,6 +1,39 @@
 """Shared test helpers."""
 
+import importlib.util
+import subprocess
+from pathlib import Path
+
 import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+#: The longest audio the Space fixtures accept (seconds).
+SPACE_MAX_SECONDS = 30.0
+#: What the service says for each of the `bad_inputs` files.
+EXPECTED_ERRORS = {
+    "empty.wav": "empty.wav is empty",
+    "silent.wav": "silent.wav is silent",
+    "notes.txt": "notes.txt is not an audio file",
+    "long.wav": "long.wav is 0:31.0 long; the limit is 0:30.0",
+}
+
+
+def load_module(path: Path, name: str):
+    """Import a script that is not part of the package (the Space app, the bundle builder) by path."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_app_module():
+    return load_module(REPO / "space" / "app.py", "space_app")
+
+
+def encode_aac(source, target: Path, *options: str) -> Path:
+    """An M4A (AAC) copy of `source`: a container libsndfile cannot read."""
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(source), "-c:a", "aac", *options, str(target)], check=True)
+    return target
 
 
 def make_waveform(rng, seconds: float, sampling_rate: int = 16000) -> np.ndarray:

@@ -14,14 +14,13 @@ import numpy as np
 
 from ..data.audio import SAMPLING_RATE
 from ..metrics import cer
-from ..text import normalize_transcript
-from ..whisper import WHISPER_WINDOW_SECONDS
+from ..text import MalformedTranscriptError
+from ..text.policy import TranscriptPolicy
+from ..transcription import LongFormOptions, transcriber_for
 from .audio_input import InvalidInputError, from_array, read_audio_file, validate_waveform
 from .registry import ModelCache, ModelSource
 
 MAX_SECONDS_ENV = "KO_ASR_MAX_AUDIO_SECONDS"
-#: Pipeline types whose output carries character offsets, hence word timestamps.
-CTC_PIPELINE_TYPES = ("ctc", "ctc_with_lm")
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,10 @@ class ServiceConfig:
     chunk_length_s: float = 20.0
     stride_length_s: float = 2.0
     whisper_language: str = "korean"
+
+    @property
+    def long_form(self) -> LongFormOptions:
+        return LongFormOptions(self.chunk_length_s, self.stride_length_s, self.whisper_language)
 
     @classmethod
     def from_env(cls) -> ServiceConfig:
@@ -93,8 +96,11 @@ class TranscriptionService:
         source = self.models[model_label]
         waveform = self.waveform_of(audio)
         asr = self._pipeline(source)
+        # The family's own pipeline options; the processor parts the pipeline holds stand in for the processor.
+        transcriber = transcriber_for(asr.model, asr.tokenizer)
         started = time.perf_counter()  # after loading: the details line reports transcription time
-        result = asr({"raw": waveform, "sampling_rate": SAMPLING_RATE}, **self._call_kwargs(asr.type, waveform.size / SAMPLING_RATE))
+        call = transcriber.pipeline_kwargs(waveform.size / SAMPLING_RATE, self.config.long_form)
+        result = asr({"raw": waveform, "sampling_rate": SAMPLING_RATE}, **call)
         text = result["text"].strip()
         words = [(c["text"], float(c["timestamp"][0]), float(c["timestamp"][1])) for c in result.get("chunks", [])]
         return Transcription(
@@ -102,9 +108,9 @@ class TranscriptionService:
             model=model_label,
             audio_seconds=waveform.size / SAMPLING_RATE,
             processing_seconds=time.perf_counter() - started,
-            has_word_timestamps=asr.type in CTC_PIPELINE_TYPES,
+            has_word_timestamps=transcriber.word_timestamps,
             words=words,
-            cer=self._cer(reference, text),
+            cer=self._cer(reference, text, TranscriptPolicy.resolve(asr.tokenizer)),
         )
 
     def _pipeline(self, source: ModelSource):
@@ -113,29 +119,16 @@ class TranscriptionService:
         except (OSError, ValueError) as error:  # missing files, a Hub id while offline, an unsupported config
             raise InvalidInputError(f"model {source.label} could not be loaded from {source.path}: {error}") from error
 
-    def _call_kwargs(self, pipeline_type: str, seconds: float) -> dict:
-        """Pipeline arguments per model kind: CTC gets word offsets and chunking past `chunk_length_s`; Whisper a
-        fixed language and 30 s windows; any other seq2seq model a plain call."""
-        if pipeline_type in CTC_PIPELINE_TYPES:
-            kwargs = {"return_timestamps": "word"}
-            if seconds > self.config.chunk_length_s:
-                kwargs.update(chunk_length_s=self.config.chunk_length_s, stride_length_s=self.config.stride_length_s)
-            return kwargs
-        if pipeline_type == "seq2seq_whisper":
-            kwargs = {"generate_kwargs": {"language": self.config.whisper_language, "task": "transcribe"}}
-            if seconds > WHISPER_WINDOW_SECONDS:
-                # The pipeline calls chunking "experimental" for seq2seq models; 30 s windows merged on their overlaps
-                # are deliberate here (tests/test_space.py), so the per-call warning is silenced.
-                kwargs.update(chunk_length_s=WHISPER_WINDOW_SECONDS, ignore_warning=True)
-            return kwargs
-        return {}
-
     @staticmethod
-    def _cer(reference: str | None, hypothesis: str) -> float | None:
-        """Character error rate after the same normalization as evaluation (punctuation and spacing ignored)."""
+    def _cer(reference: str | None, hypothesis: str, policy: TranscriptPolicy) -> float | None:
+        """Character error rate after the normalization evaluation uses: the transcript policy saved with the model
+        (spelling or phonetic side of a `(A)/(B)` reference, punctuation and spacing ignored)."""
         if reference is None or not reference.strip():
             return None
-        normalized = normalize_transcript(reference)
+        try:
+            normalized = policy.normalize(reference)
+        except MalformedTranscriptError as error:
+            raise InvalidInputError(f"the reference text: {error}") from None
         if not normalized.replace(" ", ""):
             raise InvalidInputError("the reference text has no characters left after normalization (only punctuation?)")
-        return cer([normalized], [normalize_transcript(hypothesis)])
+        return cer([normalized], [policy.normalize_hypothesis(hypothesis)])

@@ -1,0 +1,74 @@
+"""ko_asr.serving.registry: model discovery (roots, environment, checkpoints, Hub ids) and the per-model cache."""
+
+import os
+import shutil
+import threading
+import time
+
+import pytest
+
+from ko_asr.serving import (
+    InvalidInputError,
+    ModelCache,
+    ModelSource,
+    TranscriptionService,
+    find_models,
+)
+
+# ---------------------------------------------------------------- model discovery and caching
+
+
+def test_find_models_in_roots_and_environment(tmp_path, models_root, caplog):
+    memorized = str(models_root / "memorized")
+    # intermediate checkpoints are complete models too, but only the final one is offered
+    shutil.copytree(memorized, tmp_path / "runs" / "checkpoint-100")
+    (tmp_path / "empty-dir").mkdir()
+    # the same model reached twice (here through a symlink) is offered once
+    os.symlink(memorized, tmp_path / "runs" / "final")
+    environ = {"KO_ASR_MODELS": f"{memorized}:{tmp_path / 'empty-dir'}:someone/whisper-small-ko:/typo/path:./typo"}
+    found = find_models([str(models_root), str(tmp_path / "runs"), str(tmp_path / "missing")], environ)
+    assert [(s.label, s.family) for s in found] == [
+        ("memorized (deepspeech2)", "deepspeech2"),
+        ("someone/whisper-small-ko (unknown)", "unknown"),
+    ]
+    # the same folder name elsewhere stays selectable under its own label
+    twin = tmp_path / "other" / "memorized"
+    shutil.copytree(memorized, twin)
+    labels = [s.label for s in find_models([str(models_root), str(tmp_path / "other")], environ={})]
+    assert labels == ["memorized (deepspeech2)", f"memorized (deepspeech2, {twin})"]
+    skipped = [r.getMessage() for r in caplog.records if "no saved model there" in r.getMessage()]
+    assert len(skipped) == 3 and "/typo/path" in skipped[1] and "./typo" in skipped[2]
+
+
+def test_a_model_that_cannot_load_gives_a_clear_message(examples):
+    service = TranscriptionService([ModelSource("someone/not-here (unknown)", "someone/not-here", "unknown")])
+    with pytest.raises(InvalidInputError, match="model someone/not-here .unknown. could not be loaded from someone/not-here"):
+        service.transcribe("someone/not-here (unknown)", examples[0][0])
+
+
+def test_model_cache_loads_each_model_once_under_concurrency(models_root, monkeypatch):
+    cache = ModelCache()
+    loads = []
+    original = cache._load
+
+    def slow_load(source):
+        loads.append(source)
+        time.sleep(0.2)  # every other request arrives while this load is still running
+        return original(source)
+
+    monkeypatch.setattr(cache, "_load", slow_load)
+    source = ModelSource("m", str(models_root / "memorized"), "deepspeech2")
+    results = []
+    start = threading.Barrier(4)
+
+    def request():
+        start.wait()
+        results.append(cache.get(source))
+
+    threads = [threading.Thread(target=request) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(loads) == 1 and len(cache) == 1
+    assert all(result is results[0] for result in results)

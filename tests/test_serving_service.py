@@ -1,0 +1,126 @@
+"""ko_asr.serving.service: transcripts, word times, CER with the model's transcript policy, long audio, Whisper.
+
+A tiny DeepSpeech2 that memorized one synthetic clip stands in for a trained model, so every path asserts the
+actual transcript of that clip.
+"""
+
+
+import pytest
+from helpers import (
+    REPO,
+    SPACE_MAX_SECONDS,
+    make_waveform,
+)
+
+from ko_asr.serving import (
+    InvalidInputError,
+    ServiceConfig,
+    TranscriptionService,
+    find_models,
+)
+
+MAX_SECONDS = SPACE_MAX_SECONDS
+
+
+# ---------------------------------------------------------------- transcription
+
+
+def test_service_transcribes_with_word_timestamps_and_cer(service, examples):
+    clip, text = examples[0]
+    label = next(iter(service.models))
+    result = service.transcribe(label, clip, reference=text)
+    assert result.text == text
+    assert result.cer == 0.0
+    assert [word for word, _, _ in result.words] == text.split()
+    assert result.has_word_timestamps
+    starts = [start for _, start, _ in result.words]
+    assert starts == sorted(starts) and result.words[-1][2] <= result.audio_seconds + 0.05
+    # in seconds, spanning the speech: first word near the start, last one ending in the clip's second half
+    assert starts[0] < 0.3 and result.words[-1][2] > result.audio_seconds / 2
+    # a reference with one syllable changed scores exactly one substitution over its characters
+    wrong = "가" + text[1:]
+    assert service.transcribe(label, clip, reference=wrong).cer == pytest.approx(1 / len(text.replace(" ", "")))
+
+
+@pytest.mark.parametrize(("saved", "expected_cer"), [("phonetic", 0.0), ("spelling", None), (None, None)])
+def test_reference_cer_uses_the_policy_saved_with_the_model(tmp_path, models_root, examples, saved, expected_cer):
+    """A reference in corpus notation is read on the side the model was trained on (the demo: phonetic)."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from ko_asr.text.policy import TranscriptPolicy
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(models_root / "memorized", model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if saved is not None:
+        TranscriptPolicy(policy=saved).save_to(tokenizer)
+    tokenizer.save_pretrained(model_dir)
+    clip, text = examples[0]
+    words = text.split()
+    reference = f"(12)/({words[0]}) " + " ".join(words[1:]) + " b/"  # the spoken side is the phonetic one
+    local = TranscriptionService(find_models([str(model_dir)]), ServiceConfig(max_seconds=SPACE_MAX_SECONDS))
+    result = local.transcribe(next(iter(local.models)), clip, reference=reference)
+    if expected_cer is not None:
+        assert result.cer == expected_cer
+    else:  # spelling side (the default without a saved policy): "12" replaces the first word
+        assert result.cer > 0
+    with pytest.raises(InvalidInputError, match="reference text.*malformed notation"):
+        local.transcribe(next(iter(local.models)), clip, reference="(12)/(열두 " + text)
+
+
+def test_long_audio_goes_through_bounded_chunks(service, rng):
+    label = next(iter(service.models))
+    asr = service.cache.get(service.models[label])
+    largest = []
+    handle = asr.model.register_forward_pre_hook(
+        lambda module, args, kwargs: largest.append(kwargs["input_features"].shape[1]), with_kwargs=True
+    )
+    try:
+        result = service.transcribe(label, (16000, make_waveform(rng, 28.0)))
+    finally:
+        handle.remove()
+    assert result.audio_seconds == pytest.approx(28.0)
+    frames_per_chunk = service.config.chunk_length_s * 100
+    assert len(largest) >= 2 and max(largest) <= frames_per_chunk + 1
+
+
+
+@pytest.fixture(scope="module")
+def whisper_dir(tmp_path_factory):
+    import sys
+
+    sys.path.insert(0, str(REPO / "recipes"))
+    from finetune_whisper import TINY_RANDOM, WhisperArguments, build_model
+
+    model, processor = build_model(WhisperArguments(model_name_or_path=TINY_RANDOM))
+    model.generation_config.max_length = 24  # random weights never stop on their own; keep the test fast
+    directory = tmp_path_factory.mktemp("models") / "whisper-tiny"
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory
+
+
+def test_whisper_models_are_offered_and_transcribe_long_audio(whisper_dir, models_root, rng, monkeypatch):
+    found = find_models([str(models_root)], environ={"KO_ASR_MODELS": str(whisper_dir)})
+    assert [(s.label, s.family) for s in found] == [("memorized (deepspeech2)", "deepspeech2"), ("whisper-tiny (whisper)", "whisper")]
+    service = TranscriptionService(found, ServiceConfig(max_seconds=MAX_SECONDS * 2))
+    asr = service.cache.get(service.models["whisper-tiny (whisper)"])
+    windows = []
+    handle = asr.model.get_encoder().register_forward_pre_hook(
+        lambda module, args, kwargs: windows.append((args[0] if args else kwargs["input_features"]).shape), with_kwargs=True
+    )
+    languages = []
+    generate = asr.model.generate
+    monkeypatch.setattr(asr.model, "generate", lambda *a, **kw: languages.append(kw.get("language")) or generate(*a, **kw))
+    try:
+        result = service.transcribe("whisper-tiny (whisper)", (16000, make_waveform(rng, 45.0)))
+    finally:
+        handle.remove()
+    assert languages and set(languages) == {"korean"}  # no language detection in a Korean demo
+    assert not result.has_word_timestamps
+    # a random model's text is noise; what matters is that 45 s went through Whisper's 30 s windows, in >= 2 passes
+    assert isinstance(result.text, str) and result.words == []
+    assert result.audio_seconds == pytest.approx(45.0)
+    assert sum(shape[0] for shape in windows) >= 2 and all(shape[-1] == 3000 for shape in windows)

@@ -1,0 +1,169 @@
+"""space/app.py: its Gradio API through gradio_client and the UI in a real headless Chromium driven by Selenium."""
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from helpers import (
+    EXPECTED_ERRORS,
+    REPO,
+    load_app_module,
+)
+
+from ko_asr.serving import (
+    TranscriptionService,
+)
+
+SCREENSHOTS = Path(os.environ.get("KO_ASR_TEST_OUTPUT", REPO / "build" / "test-output"))
+
+
+# ---------------------------------------------------------------- the Gradio API
+
+
+def test_api_endpoint_returns_transcript_cer_and_words(app_url, examples):
+    clip, text = examples[0]
+    client = Client(app_url, verbose=False)
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert {"/transcribe", "/transcribe_microphone"} <= set(endpoints)
+    transcript, cer, words, details = client.predict("memorized (deepspeech2)", handle_file(clip), text, api_name="/transcribe")
+    assert transcript == text
+    assert cer == "0.0%"
+    assert [row[0] for row in words["data"]] == text.split()
+    assert "s of audio in" in details
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_ERRORS))
+def test_api_reports_bad_audio_as_an_error_message(app_url, bad_inputs, name):
+    client = Client(app_url, verbose=False)
+    with pytest.raises(AppError, match=EXPECTED_ERRORS[name].replace(".", r"\.")):
+        client.predict("memorized (deepspeech2)", handle_file(str(bad_inputs[name])), "", api_name="/transcribe")
+
+
+def test_app_without_models_says_how_to_make_one(examples):
+    app = load_app_module()
+    demo = app.build_demo(TranscriptionService([]), examples).queue()
+    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(demo.local_url, verbose=False)
+        config = client.config
+        markdown = [c["props"].get("value") for c in config["components"] if c["props"].get("elem_id") == "no-model"]
+        assert markdown == [app.NO_MODEL_HELP]
+        with pytest.raises(AppError, match=r"run `make demo`"):
+            client.predict(None, handle_file(examples[0][0]), "", api_name="/transcribe")
+    finally:
+        demo.close()
+
+
+
+# ---------------------------------------------------------------- a real browser
+
+
+@pytest.fixture(scope="module")
+def browser(examples):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1600"):
+        options.add_argument(argument)
+    # The microphone is Chromium's fake capture device playing the first example clip (permission auto-granted).
+    for argument in ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={examples[0][0]}"):
+        options.add_argument(argument)
+    # Debian's chromium + chromium-driver (make test installs them); never a downloaded browser or driver.
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    yield driver
+    driver.quit()
+
+
+def _wait_for_value(driver, selector: str, timeout: float = 60.0) -> str:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(lambda d: d.find_element(By.CSS_SELECTOR, selector).get_attribute("value"))
+
+
+def test_browser_upload_shows_transcript_and_cer(browser, app_url, examples):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    clip, text = examples[0]
+    browser.get(app_url)
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#upload input[type=file]"))
+    browser.find_element(By.CSS_SELECTOR, "#reference textarea").send_keys(text)
+    browser.find_element(By.CSS_SELECTOR, "#upload input[type=file]").send_keys(clip)
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#upload audio"))
+    browser.find_element(By.CSS_SELECTOR, "#transcribe-upload").click()
+    assert _wait_for_value(browser, "#transcript textarea") == text
+    assert _wait_for_value(browser, "#cer textarea") == "0.0%"
+    table = browser.find_element(By.CSS_SELECTOR, "#words").text
+    assert all(word in table for word in text.split())
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(SCREENSHOTS / "space_upload.png"))
+
+
+def test_browser_shows_the_error_for_a_silent_upload(browser, app_url, bad_inputs):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(app_url)
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#upload input[type=file]"))
+    browser.find_element(By.CSS_SELECTOR, "#upload input[type=file]").send_keys(str(bad_inputs["silent.wav"]))
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#upload audio"))
+    browser.find_element(By.CSS_SELECTOR, "#transcribe-upload").click()
+    WebDriverWait(browser, 60).until(lambda d: "silent.wav is silent" in d.find_element(By.TAG_NAME, "body").text)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "space_error.png"))
+
+
+
+def test_browser_microphone_recording_is_transcribed(browser, app_url, examples):
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    text = examples[0][1]
+    browser.get(app_url)
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[role=tab]"))
+    next(tab for tab in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if tab.text == "Microphone").click()
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, "#microphone button.record-button").is_displayed())
+    browser.find_element(By.CSS_SELECTOR, "#microphone button.record-button").click()
+    time.sleep(4.5)  # the fake device loops the 2 s clip from wherever it is: record two passes
+    browser.find_element(By.CSS_SELECTOR, "#microphone button.stop-button").click()
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#microphone audio"))
+    browser.find_element(By.CSS_SELECTOR, "#transcribe-microphone").click()
+    transcript = _wait_for_value(browser, "#transcript textarea")
+    details = browser.find_element(By.CSS_SELECTOR, "#details").text
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "space_microphone.png"))
+    seconds = float(details.split(" s of audio")[0])
+    assert 3.5 <= seconds <= 9.0, details
+    # The loop starts at an arbitrary point, so the transcript is the clip's words in rotation. The model knows only
+    # this clip and stutters on anything else (noise, a tone, an unrelated clip give no two of its words in order):
+    # require two consecutive words of the clip, spaced as spoken.
+    words = text.split()
+    assert any(f"{a} {b}" in transcript for a, b in zip(words, words[1:])), (transcript, text)
+
+
+
+def test_create_app_reads_its_settings_from_the_environment(monkeypatch, models_root, corpus, examples):
+    monkeypatch.setenv("KO_ASR_MODELS", str(models_root))
+    monkeypatch.setenv("KO_ASR_MAX_AUDIO_SECONDS", "1.5")
+    monkeypatch.setenv("KO_ASR_CONCURRENCY", "3")
+    monkeypatch.setenv("KO_ASR_EXAMPLES_CORPUS", str(corpus))
+    demo = load_app_module().create_app()
+    assert demo._queue.default_concurrency_limit == 3
+    demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(demo.local_url, verbose=False)
+        dropdown = next(c for c in client.config["components"] if c["props"].get("elem_id") == "model")
+        assert "memorized (deepspeech2)" in [choice[0] for choice in dropdown["props"]["choices"]]
+        example_sets = [c for c in client.config["components"] if c.get("type") == "dataset"]
+        assert example_sets and len(example_sets[0]["props"]["samples"]) == 4
+        with pytest.raises(AppError, match=r"is 0:02\.\d long; the limit is 0:01\.5"):
+            client.predict("memorized (deepspeech2)", handle_file(examples[0][0]), "", api_name="/transcribe")
+    finally:
+        demo.close()
