@@ -5,27 +5,56 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _normalize(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from .data.skip_reasons import SkipReason
     from .models.deepspeech2 import DeepSpeech2CTCTokenizer
-    from .text import normalize_transcript
+    from .text import (
+        MalformedTranscriptError,
+        TranscriptDecodeError,
+        UnintelligibleUtteranceError,
+        decode_transcript,
+        normalize_transcript,
+    )
 
     tokenizer = DeepSpeech2CTCTokenizer.from_hangul(units=args.units) if args.show_tokens else None
-    with open(sys.stdin.fileno() if args.path == "-" else args.path, encoding="utf-8", closefd=args.path != "-") as handle:
-        for line in handle:
-            raw = line.rstrip("\n")
+    name = "<stdin>" if args.path == "-" else args.path
+    try:
+        data = sys.stdin.buffer.read() if args.path == "-" else Path(args.path).read_bytes()
+    except OSError as error:
+        print(f"ko-asr normalize: {name}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    skipped: Counter[str] = Counter()
+    lines = data.removeprefix(b"\xef\xbb\xbf").splitlines()
+    for number, line in enumerate(lines, start=1):
+        where = f"{name}:{number}"
+        try:  # line by line, like .trn scripts: UTF-8 or CP949, one bad line is reported and the rest go on
+            raw = decode_transcript(line, where)
             if not raw.strip():
                 continue
-            text = normalize_transcript(raw, policy=args.policy, unintelligible=args.unintelligible)
-            if tokenizer is None:
-                print(text)
-                continue
-            ids = tokenizer(text).input_ids
-            print(f"raw      : {raw}\n{args.policy:<9}: {text}")
-            print(f"ids      : {ids[:20]}{' ...' if len(ids) > 20 else ''} ({len(ids)} {args.units} tokens)")
-            print(f"decoded  : {tokenizer.decode(ids, group_tokens=False)}\n")
-    return 0
+            text = normalize_transcript(raw, policy=args.policy, unintelligible=args.unintelligible, utterance_id=where)
+        except (TranscriptDecodeError, MalformedTranscriptError, UnintelligibleUtteranceError) as error:
+            reason = {TranscriptDecodeError: SkipReason.UNDECODABLE_TRANSCRIPT, MalformedTranscriptError:
+                      SkipReason.MALFORMED_NOTATION, UnintelligibleUtteranceError: SkipReason.UNINTELLIGIBLE_DROPPED}[type(error)]
+            skipped[reason] += 1
+            print(f"ko-asr normalize: skipped ({reason}): {error}", file=sys.stderr)
+            continue
+        if tokenizer is None:
+            print(text)
+            continue
+        ids = tokenizer(text).input_ids
+        print(f"raw      : {raw}\n{args.policy:<9}: {text}")
+        print(f"ids      : {ids[:20]}{' ...' if len(ids) > 20 else ''} ({len(ids)} {args.units} tokens)")
+        print(f"decoded  : {tokenizer.decode(ids, group_tokens=False)}\n")
+    if skipped:
+        counts = ", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items()))
+        print(f"ko-asr normalize: skipped {sum(skipped.values())} of {len(lines)} lines: {counts}", file=sys.stderr)
+    # lines dropped on request (unintelligible="drop") are not a failure; unreadable or ambiguous input is
+    return 1 if set(skipped) - {SkipReason.UNINTELLIGIBLE_DROPPED} else 0
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -80,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     normalize = commands.add_parser("normalize", help="normalize raw KsponSpeech transcript lines")
-    normalize.add_argument("path", help="UTF-8 file with one raw transcript per line, or - for stdin")
+    normalize.add_argument("path", help="file with one raw transcript per line (UTF-8 or CP949), or - for stdin")
     normalize.add_argument("--policy", choices=("spelling", "phonetic"), default="spelling")
     normalize.add_argument("--unintelligible", choices=("remove", "drop", "token"), default="remove")
     normalize.add_argument("--show-tokens", action="store_true", help="also print token ids and their decoding")
