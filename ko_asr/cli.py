@@ -36,12 +36,12 @@ def _normalize(args: argparse.Namespace) -> int:
             raw = decode_transcript(line, where)
             if not raw.strip():
                 continue
-            text = normalize_transcript(raw, policy=args.policy, unintelligible=args.unintelligible, utterance_id=where)
+            text = normalize_transcript(raw, policy=args.policy, unintelligible=args.unintelligible)
         except (TranscriptDecodeError, MalformedTranscriptError, UnintelligibleUtteranceError) as error:
             reason = {TranscriptDecodeError: SkipReason.UNDECODABLE_TRANSCRIPT, MalformedTranscriptError:
                       SkipReason.MALFORMED_NOTATION, UnintelligibleUtteranceError: SkipReason.UNINTELLIGIBLE_DROPPED}[type(error)]
             skipped[reason] += 1
-            print(f"ko-asr normalize: skipped ({reason}): {error}", file=sys.stderr)
+            print(f"ko-asr normalize: {where}: skipped ({reason}): {error}", file=sys.stderr)
             continue
         if tokenizer is None:
             print(text)

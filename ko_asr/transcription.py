@@ -130,16 +130,21 @@ class Seq2SeqTranscriber(BatchTranscriber):
     """
 
     decoder_start_token_id: int = 0
+    #: Whisper takes a language and task in `generate`; other seq2seq models do not.
+    language_prompts: bool = True
 
     def collator(self, augment: WaveformAugmenter | None = None) -> Seq2SeqCollator:
         return Seq2SeqCollator(self.processor, self.decoder_start_token_id, augment)
 
     def pipeline_kwargs(self, seconds: float, options: LongFormOptions) -> dict[str, Any]:
-        """A fixed language (no detection); 30 s windows past Whisper's input length."""
-        kwargs: dict[str, Any] = {"generate_kwargs": {"language": options.language, "task": "transcribe"}}
-        if seconds > WHISPER_WINDOW_SECONDS:
+        """Whisper: a fixed language (no detection) and 30 s windows past its input length; other seq2seq models: a
+        plain call."""
+        kwargs: dict[str, Any] = {}
+        if self.language_prompts:
+            kwargs["generate_kwargs"] = {"language": options.language, "task": "transcribe"}
+        if self.language_prompts and seconds > WHISPER_WINDOW_SECONDS:
             # The pipeline calls chunking "experimental" for seq2seq models; 30 s windows merged on their overlaps
-            # are deliberate here (tests/test_service.py), so the per-call warning is silenced.
+            # are deliberate here (tests/test_serving_service.py), so the per-call warning is silenced.
             kwargs.update(chunk_length_s=WHISPER_WINDOW_SECONDS, ignore_warning=True)
         return kwargs
 
@@ -158,7 +163,10 @@ class Seq2SeqTranscriber(BatchTranscriber):
 def transcriber_for(model, processor, generate_kwargs: dict[str, Any] | None = None) -> BatchTranscriber:
     """The [`BatchTranscriber`] of `model`'s family: seq2seq for encoder-decoder configs, CTC otherwise."""
     if getattr(model.config, "is_encoder_decoder", False):
-        return Seq2SeqTranscriber(processor, dict(generate_kwargs or {}), model.config.decoder_start_token_id)
+        return Seq2SeqTranscriber(
+            processor, dict(generate_kwargs or {}), model.config.decoder_start_token_id,
+            language_prompts=getattr(model.config, "model_type", None) == "whisper",
+        )
     return CTCTranscriber(processor, dict(generate_kwargs or {}))
 
 

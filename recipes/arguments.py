@@ -85,7 +85,11 @@ class ModelArguments:
 
     preset: str = field(default="demo", metadata={"help": "DeepSpeech2Config preset: tiny, demo, base or paper."})
     model_name_or_path: str | None = field(default=None, metadata={"help": "Start from a saved model instead of random init."})
-    model_overrides: str = field(default="{}", metadata={"help": "JSON dict of DeepSpeech2Config fields overriding the preset."})
+    model_overrides: str = field(
+        default="{}",
+        metadata={"help": "JSON dict of DeepSpeech2Config fields overriding the preset (or the saved model's config with "
+                  "model_name_or_path: fields that change weight shapes then fail to load)."},
+    )
     mask_time_prob: float | None = field(default=None, metadata={"help": "SpecAugment: fraction of frames masked in time (config: 0)."})
     mask_time_length: int | None = field(default=None, metadata={"help": "SpecAugment: frames per time mask (config: 10)."})
     mask_feature_prob: float | None = field(default=None, metadata={"help": "SpecAugment: fraction of bins masked (config: 0)."})

@@ -75,10 +75,10 @@ def comparison_policy(models: list[tuple[str, object]], policy: str | None) -> T
         ValueError: when no policy is given and the models were trained with different ones (the same references
             cannot score both fairly).
     """
-    saved = {path: TranscriptPolicy.resolve(processor) for path, processor in models}
-    if policy is None and len({p.policy for p in saved.values()}) > 1:
-        raise ValueError(f"the models were trained with different transcript policies {({k: v.policy for k, v in saved.items()})}; "
-                         "pass --policy to score them all on one")
+    saved = {path: TranscriptPolicy.resolve(processor, policy) for path, processor in models}
+    if len(set(saved.values())) > 1:
+        raise ValueError(f"the models were trained with different transcript policies {saved}; the same references "
+                         "cannot score them all fairly (--policy sets the side for all, not their u/ or punctuation choices)")
     return TranscriptPolicy.resolve(models[0][1], policy)
 
 

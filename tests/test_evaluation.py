@@ -133,3 +133,23 @@ def test_evaluation_normalizes_hypotheses_with_the_saved_policy(ds2, monkeypatch
 @pytest.mark.parametrize("raw", ["(20년)/(이십 년", "(A)/(B)/(C)", "()/(x)", "((("])
 def test_hypothesis_normalization_never_raises(raw):
     assert isinstance(TranscriptPolicy(policy="phonetic").normalize_hypothesis(raw), str)
+
+
+def test_hypothesis_brackets_are_dropped_without_splitting_words():
+    assert TranscriptPolicy().normalize_hypothesis("그래(요) (웃음) 좋아") == "그래요 웃음 좋아"
+
+
+def test_only_whisper_gets_language_prompts_in_the_pipeline():
+    from types import SimpleNamespace
+
+    from ko_asr.transcription import LongFormOptions
+
+    for model_type, prompts in (("whisper", True), ("bart", False)):
+        config = SimpleNamespace(is_encoder_decoder=True, model_type=model_type, decoder_start_token_id=2)
+        transcriber = transcriber_for(SimpleNamespace(config=config), processor=None)
+        short, long = (transcriber.pipeline_kwargs(s, LongFormOptions()) for s in (10.0, 45.0))
+        if prompts:
+            assert short == {"generate_kwargs": {"language": "korean", "task": "transcribe"}}
+            assert long["chunk_length_s"] == 30 and long["generate_kwargs"]["language"] == "korean"
+        else:
+            assert short == {} and long == {}  # a plain call, as before the transcriber existed

@@ -99,6 +99,9 @@ NOTATION_VARIANTS = [
     ("갔어o/b/ 그래", "갔어 그래", "갔어 그래"),
     ("club/ 가자 menu/ 줘", "club 가자 menu 줘", "club 가자 menu 줘"),
     ("그래b/. 응", "그래 응", "그래 응"),
+    # a tag right after a pair is a tag, whichever side is chosen
+    ("(TV)/(티비)o/ 봤어", "TV 봤어", "티비 봤어"),
+    ("(SNS)/(에스엔에스)b/ 해", "SNS 해", "에스엔에스 해"),
     # tags between a word and punctuation, glued on either side
     ("그래.b/응", "그래 응", "그래 응"),
     ("그래 b/, 응b/?", "그래 응", "그래 응"),
@@ -125,6 +128,11 @@ MALFORMED = [
     "(20년)/( ) 전",
     "70%)/(칠십 퍼센트) 넘을걸",  # the first side never opens
     "(A)(B 가",  # glued groups, the second never closed
+    "(70%)//(칠십 퍼센트) 넘을걸",  # a doubled slash: two groups that form no pair, with no word between them
+    "(70%) (칠십 퍼센트) 넘을걸",  # the slash lost
+    "(TV)b/(티비) 봤어",  # a tag where the slash should be
+    "(())/(이십) 년",  # a side that is empty once its own brackets resolve
+    "(" * 3000 + "가" + ")" * 3000,  # nesting deeper than any transcript
 ]
 
 
@@ -139,6 +147,16 @@ def test_notation_variants_resolve_like_the_canonical_form(raw, spelling, phonet
 def test_unresolvable_notation_raises_naming_the_utterance(raw, policy):
     with pytest.raises(MalformedTranscriptError, match="KsponSpeech_000042"):
         normalize_transcript(raw, policy=policy, utterance_id="KsponSpeech_000042")
+
+
+@pytest.mark.parametrize("policy", ["spelling", "phonetic"])
+def test_unintelligible_tag_after_a_pair_follows_the_option_on_either_side(policy):
+    raw = "(TV)/(티비)u/ 봐"
+    side = "TV" if policy == "spelling" else "티비"
+    assert normalize_transcript(raw, policy=policy) == f"{side} 봐"
+    assert normalize_transcript(raw, policy=policy, unintelligible="token") == f"{side} {UNINTELLIGIBLE_TOKEN} 봐"
+    with pytest.raises(UnintelligibleUtteranceError):
+        normalize_transcript(raw, policy=policy, unintelligible="drop")
 
 
 def test_tag_glued_to_punctuation_keeps_the_punctuation_attached():
@@ -297,3 +315,11 @@ def test_read_transcript_names_file_and_offset_of_bad_bytes(tmp_path):
     path.write_bytes(good + b"\xff\xff")
     with pytest.raises(TranscriptDecodeError, match=rf"KsponSpeech_000002\.txt: neither UTF-8 nor CP949 \(byte offset {len(good)}"):
         read_transcript(path)
+
+
+@pytest.mark.parametrize("text", ["café 가자", "café", "naïve", "wait…ok", "K-POP…"])
+def test_utf8_latin_text_is_never_re_read_as_cp949_or_called_mojibake(text):
+    from ko_asr.text import decode_transcript
+
+    assert decode_transcript(text.encode("utf-8"), "x.txt") == text
+

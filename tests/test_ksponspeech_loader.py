@@ -184,6 +184,30 @@ def test_transcripts_in_any_saved_encoding_load_the_same(clean_corpus, tmp_path,
     assert not any("\ufffd" in text for text in loaded.values())
 
 
+def test_one_syllable_cp949_transcript_in_a_trn_script_is_read_as_cp949(clean_corpus, tmp_path):
+    """"치" in CP949 is valid UTF-8 ("ġ"); judged on its own bytes, not with the ASCII path before it."""
+    write_scripts(clean_corpus, {train_path(1): "치"})
+    script = clean_corpus / "scripts" / "train.trn"
+    script.write_bytes(script.read_text(encoding="utf-8").encode("cp949"))
+    dataset_dict = load_ksponspeech(clean_corpus, splits=["train"], cache_dir=str(tmp_path / "cache"))
+    assert dataset_dict["train"]["text"] == ["치"]
+
+
+def test_a_change_to_the_preparation_code_is_never_served_from_the_cache(clean_corpus, tmp_path, monkeypatch):
+    from ko_asr.data import ksponspeech
+
+    cache = str(tmp_path / "cache")
+    load_ksponspeech(clean_corpus, cache_dir=cache)
+    reads = []
+    original = ksponspeech._folder_rows
+    monkeypatch.setattr(ksponspeech, "_folder_rows", lambda *a: reads.append(a) or original(*a))
+    load_ksponspeech(clean_corpus, cache_dir=cache)
+    assert not reads  # same code: from the cache
+    monkeypatch.setattr(ksponspeech, "_preparation_version", lambda: "normalization changed")
+    load_ksponspeech(clean_corpus, cache_dir=cache)
+    assert reads  # the corpus was prepared again
+
+
 def test_undecodable_and_mojibake_trn_lines_are_counted_with_their_line(clean_corpus, tmp_path):
     write_scripts(clean_corpus, {path: raw for path, (raw, _) in GOOD.items()})
     script = clean_corpus / "scripts" / "train.trn"

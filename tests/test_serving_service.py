@@ -42,7 +42,9 @@ def test_service_transcribes_with_word_timestamps_and_cer(service, examples):
     assert service.transcribe(label, clip, reference=wrong).cer == pytest.approx(1 / len(text.replace(" ", "")))
 
 
-@pytest.mark.parametrize(("saved", "expected_cer"), [("phonetic", 0.0), ("spelling", None), (None, None)])
+@pytest.mark.parametrize(
+    ("saved", "expected_cer"), [("phonetic", 0.0), ("phonetic-drop", 0.0), ("spelling", None), (None, None)]
+)
 def test_reference_cer_uses_the_policy_saved_with_the_model(tmp_path, models_root, examples, saved, expected_cer):
     """A reference in corpus notation is read on the side the model was trained on (the demo: phonetic)."""
     import shutil
@@ -54,12 +56,13 @@ def test_reference_cer_uses_the_policy_saved_with_the_model(tmp_path, models_roo
     model_dir = tmp_path / "model"
     shutil.copytree(models_root / "memorized", model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    if saved is not None:
-        TranscriptPolicy(policy=saved).save_to(tokenizer)
+    if saved is not None:  # "-drop": trained with unintelligible="drop"; a typed u/ is still just removed
+        side, _, drop = saved.partition("-")
+        TranscriptPolicy(policy=side, unintelligible=drop or "remove").save_to(tokenizer)
     tokenizer.save_pretrained(model_dir)
     clip, text = examples[0]
     words = text.split()
-    reference = f"(12)/({words[0]}) " + " ".join(words[1:]) + " b/"  # the spoken side is the phonetic one
+    reference = f"(12)/({words[0]}) " + " ".join(words[1:]) + " u/"  # the spoken side is the phonetic one
     local = TranscriptionService(find_models([str(model_dir)]), ServiceConfig(max_seconds=SPACE_MAX_SECONDS))
     result = local.transcribe(next(iter(local.models)), clip, reference=reference)
     if expected_cer is not None:

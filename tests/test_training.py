@@ -190,5 +190,8 @@ def test_presets_carry_their_feature_extractor(preset):
     config = DeepSpeech2Config.from_preset(preset)
     extractor = DeepSpeech2FeatureExtractor.from_model_config(config)
     assert extractor.feature_type == {"tiny": "mel", "demo": "mel", "base": "linear", "paper": "linear"}[preset]
+    if preset == "base":  # overriding the bin count alone: the error says which option to set
+        with pytest.raises(ValueError, match="set input_feature_type='mel'"):
+            DeepSpeech2FeatureExtractor.from_model_config(DeepSpeech2Config.from_preset(preset, num_input_features=80))
     features = extractor(np.zeros(16000, np.float32), sampling_rate=16000, return_tensors="pt")["input_features"]
     assert features.shape[-1] == config.num_input_features and extractor.hop_length == config.input_hop_length

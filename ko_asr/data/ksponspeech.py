@@ -8,11 +8,14 @@ utterance that is skipped or repaired is a row of the load report, with its path
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import itertools
 import json
 import logging
 import os
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -193,7 +196,12 @@ def _trn_rows(shard: dict, options: dict) -> Iterator[dict]:
         for number, data in enumerate(itertools.islice(handle, shard["start"], shard["stop"]), start=shard["start"]):
             where = f"{shard['path']}:{number + 1}"
             try:
-                line = decode_transcript(data if number else data.removeprefix(b"\xef\xbb\xbf"), where).rstrip("\r\n")
+                # The path and " :: " are ASCII in both encodings; the transcript is decoded on its own, so a short
+                # CP949 transcript is judged by its own bytes (see decode_transcript's `korean_line`).
+                head, separator, text = data.rstrip(b"\r\n").partition(b" :: ")
+                line = decode_transcript(head, where, korean_line=False) + separator.decode() + (
+                    decode_transcript(text, where) if separator else ""
+                )
             except TranscriptDecodeError as error:
                 yield _row(where, where, str(error), 0.0, SkipReason.UNDECODABLE_TRANSCRIPT, options)
                 continue
@@ -211,8 +219,21 @@ def _trn_rows(shard: dict, options: dict) -> Iterator[dict]:
             yield _row(stem, pcm, raw, size // 2 / SAMPLING_RATE, _pcm_issue(size), options)
 
 
-def _generate_rows(shards: list[dict], options: dict) -> Iterator[dict]:
-    """`Dataset.from_generator` entry point; `shards` is split across processes."""
+def _preparation_version() -> str:
+    """A hash of the code that turns corpus files into rows (this loader, the notation parser, the text decoder).
+
+    `datasets` fingerprints a generator by its own code and arguments, not by what it calls, so without this a corpus
+    prepared by older normalization code would keep loading from the cache with the old text and skip reasons.
+    """
+    from ..text import encoding, kspon
+
+    sources = "".join(inspect.getsource(module) for module in (sys.modules[__name__], kspon, encoding))
+    return hashlib.sha1(sources.encode("utf-8")).hexdigest()[:16]
+
+
+def _generate_rows(shards: list[dict], options: dict, preparation_version: str = "") -> Iterator[dict]:
+    """`Dataset.from_generator` entry point; `shards` is split across processes. `preparation_version` only keys the
+    cache (see [`_preparation_version`])."""
     for shard in shards:
         yield from _folder_rows(shard["path"], options) if shard["kind"] == "folder" else _trn_rows(shard, options)
 
@@ -301,6 +322,7 @@ def load_ksponspeech(
         raise FileNotFoundError(f"{root_path}: no data found for splits {sorted(missing) or list(SPLITS)}")
     options = {"policy": policy, "unintelligible": unintelligible, "keep_punctuation": keep_punctuation}
     limits = DurationLimits(min_duration, max_duration)
+    version = _preparation_version()
 
     def keep(issue: str, duration: float) -> bool:
         return issue in KEPT and limits.reason(duration) is None
@@ -308,7 +330,7 @@ def load_ksponspeech(
     if streaming:
         streams = {
             split: datasets.IterableDataset.from_generator(
-                _generate_rows, features=FEATURES, gen_kwargs={"shards": shards[split], "options": options}
+                _generate_rows, features=FEATURES, gen_kwargs={"shards": shards[split], "options": options, "preparation_version": version}
             )
             .filter(keep, input_columns=["issue", "duration"])
             .remove_columns("issue")
@@ -320,7 +342,7 @@ def load_ksponspeech(
     prepared = {
         split: datasets.Dataset.from_generator(
             _generate_rows, features=FEATURES, cache_dir=cache_dir,
-            gen_kwargs={"shards": shards[split], "options": options},
+            gen_kwargs={"shards": shards[split], "options": options, "preparation_version": version},
             num_proc=min(num_proc, len(shards[split])) if num_proc and num_proc > 1 else None,
             split=datasets.Split(split),
         )

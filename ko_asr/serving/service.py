@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -125,8 +125,8 @@ class TranscriptionService:
         (spelling or phonetic side of a `(A)/(B)` reference, punctuation and spacing ignored)."""
         if reference is None or not reference.strip():
             return None
-        try:
-            normalized = policy.normalize(reference)
+        try:  # a typed reference's u/ is removed whatever the training policy did with it (nothing to drop here)
+            normalized = replace(policy, unintelligible="remove").normalize(reference)
         except MalformedTranscriptError as error:
             raise InvalidInputError(f"the reference text: {error}") from None
         if not normalized.replace(" ", ""):

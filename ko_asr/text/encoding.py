@@ -3,9 +3,11 @@
 KsponSpeech ships its per-utterance `.txt` files in CP949 and its `.trn` scripts in UTF-8, but copies of the corpus
 turn up re-saved either way, with or without a UTF-8 byte-order mark. Strict UTF-8 is tried first: CP949 Hangul is
 almost never valid UTF-8 (its lead bytes 0xB0-0xC8 are mostly UTF-8 continuation bytes; the byte pairs that are
-valid UTF-8 decode to Latin letters such as "ġ", never to Hangul, so a UTF-8 decode without Hangul whose bytes are
-Hangul in CP949 is read as CP949: a Korean corpus line is far likelier to be one short CP949 word than accented
-Latin). Bytes that are neither are an
+valid UTF-8 decode to Latin letters such as "ġ", never to Hangul, so a UTF-8 decode without Hangul whose non-ASCII
+bytes are all Hangul in CP949 and which has no Latin letter is read as CP949: a Korean corpus line is far likelier to
+be one short CP949 word than accented Latin, and "café" stays as it is; a line such as UTF-8 "2×3", with neither
+Hangul nor Latin letters, would read as CP949 "2횞3", a limit of telling the two apart from bytes alone).
+Bytes that are neither are an
 error naming the file; text that was already damaged by an earlier lossy decode (U+FFFD replacement characters, or
 CP949/UTF-8 bytes read as Latin-1 and saved again) is refused too, so mojibake never loads as text.
 """
@@ -34,6 +36,22 @@ def _decode_or_none(data: bytes, encoding: str) -> str | None:
         return None
 
 
+def _mostly_hangul(text: str, minimum: int = 1) -> bool:
+    """At least `minimum` Hangul characters, and at least half of the non-ASCII characters Hangul: what a Korean
+    line decodes to, unlike "caf챕" (UTF-8 "café" read as CP949) or one stray syllable in Latin text."""
+    hangul = len(_HANGUL.findall(text))
+    other = sum(1 for char in text if not char.isascii())
+    return hangul >= minimum and 2 * hangul >= other
+
+
+def _only_hangul(text: str) -> bool:
+    """No Latin letter, and every non-ASCII character a Hangul syllable or jamo (at least one)."""
+    if any(char.isascii() and char.isalpha() for char in text):
+        return False
+    letters = [char for char in text if not char.isascii()]
+    return bool(letters) and all(_HANGUL.fullmatch(char) for char in letters)
+
+
 def _mojibake(text: str) -> str | None:
     """Why `text` is damaged text rather than a transcript, or `None`."""
     if "\ufffd" in text:
@@ -46,17 +64,21 @@ def _mojibake(text: str) -> str | None:
                 continue
             for encoding in TRANSCRIPT_ENCODINGS:
                 recovered = _decode_or_none(original, encoding)
-                if recovered is not None and _HANGUL.search(recovered):
+                if recovered is not None and _mostly_hangul(recovered, minimum=2):
                     return f"is mojibake: {encoding.upper()} bytes read as {western} and saved again ({recovered[:20]!r}...)"
     return None
 
 
-def decode_transcript(data: bytes, source: str | PathLike[str]) -> str:
+def decode_transcript(data: bytes, source: str | PathLike[str], korean_line: bool = True) -> str:
     """Decode a transcript file's bytes: strict UTF-8 (a leading BOM dropped), else strict CP949.
 
     Args:
         data (`bytes`): the file's (or one `.trn` line's) bytes.
         source (`str` or `os.PathLike`): the file (and line) named in errors.
+        korean_line (`bool`, *optional*, defaults to `True`): the bytes are one Korean transcript, so a UTF-8
+            reading without Hangul and without Latin letters whose bytes are all Hangul in CP949 is read as CP949
+            (a one- or two-syllable CP949 line such as "치" is valid UTF-8 by chance). Off for whole files such as
+            manifests, whose lines may hold no Hangul at all.
 
     Returns:
         `str`: the decoded text, line breaks kept.
@@ -81,9 +103,9 @@ def decode_transcript(data: bytes, source: str | PathLike[str]) -> str:
         damage = _mojibake(text)
         if damage:
             raise TranscriptDecodeError(f"{source}: {damage}")
-        if not text.isascii() and not _HANGUL.search(text):  # a short CP949 line can be valid UTF-8 by chance
+        if korean_line and not text.isascii() and not _HANGUL.search(text):  # see `korean_line`
             cp949 = _decode_or_none(data, "cp949")
-            text = cp949 if cp949 is not None and _HANGUL.search(cp949) else text
+            text = cp949 if cp949 is not None and _only_hangul(cp949) else text
     return text
 
 
@@ -98,6 +120,6 @@ def read_transcript(path: str | PathLike[str]) -> str:
 
 
 def read_text_file(path: str | PathLike[str]) -> str:
-    """A whole text file (a manifest, a list of transcripts) in UTF-8 or CP949; see [`decode_transcript`]."""
+    """A whole text file (a manifest) in UTF-8 or CP949; see [`decode_transcript`] (`korean_line=False`)."""
     with open(path, "rb") as handle:
-        return decode_transcript(handle.read(), path)
+        return decode_transcript(handle.read(), path, korean_line=False)

@@ -44,6 +44,12 @@ _SPACE_BEFORE_PUNCTUATION = re.compile(r" +(?=[.,?!](?: |$))")
 # What may stand between the two groups of a dual transcription: "/" (canonical), " / " (spaces around the slash,
 # as re-typed copies write it) or nothing (the malformed "(A)(B)" of some files).
 _SLASH_CONNECTOR = re.compile(r"\s*/\s*")
+# Tags are found in the raw line, before pairs resolve, so a tag right after a pair ("(TV)/(티비)o/") is still seen as
+# one; these private-use marks hold their place until then.
+_NOISE_MARK, _UNINTELLIGIBLE_MARK = "\ue000", "\ue001"
+# Between two groups that form no pair: nothing but spaces, slashes and tags means they look like a pair that lost
+# its connector ("(A) (B)", "(A)//(B)", "(A)b/(B)"), and choosing would be a guess.
+_NO_WORDS = re.compile(f"[\\s/{_NOISE_MARK}{_UNINTELLIGIBLE_MARK}]*")
 
 
 class UnintelligibleUtteranceError(ValueError):
@@ -119,7 +125,8 @@ def _resolve_pairs(text: str, side: int) -> str:
         if any(_may_belong_to_a_pair(text, index) for index in stray):
             raise MalformedTranscriptError("a dual transcription with an unclosed or unopened bracket")
         # A stray bracket outside any pair is dropped, its content kept.
-        text = "".join(char for index, char in enumerate(text) if index not in set(stray))
+        stray_set = set(stray)
+        text = "".join(char for index, char in enumerate(text) if index not in stray_set)
     groups = _groups(text)
     connectors = [text[a[1] + 1 : b[0]] for a, b in zip(groups, groups[1:])]
     partner: dict[int, int] = {}
@@ -132,6 +139,8 @@ def _resolve_pairs(text: str, side: int) -> str:
         linked = _SLASH_CONNECTOR.fullmatch(connector) is not None or connector == ""
         if linked and partner.get(i) != i + 1 and (i not in partner or i + 1 not in partner):
             raise MalformedTranscriptError("a group linked by a slash or by adjacency to a dual transcription it cannot belong to")
+        if i not in partner and i + 1 not in partner and _NO_WORDS.fullmatch(connector):
+            raise MalformedTranscriptError("two groups with no word between them that form no dual transcription")
     out: list[str] = []
     position = 0
     for i, (start, end) in enumerate(groups):
@@ -140,10 +149,10 @@ def _resolve_pairs(text: str, side: int) -> str:
         out.append(text[position:start])
         if i in partner:
             second = groups[i + 1]
-            sides = (text[start + 1 : end], text[second[0] + 1 : second[1]])
-            if not sides[0].strip() or not sides[1].strip():
+            sides = [_resolve_pairs(text[a + 1 : b], side) for a, b in ((start, end), second)]
+            if not all(_NO_WORDS.sub("", resolved) for resolved in sides):
                 raise MalformedTranscriptError("a dual transcription with an empty side")
-            out.append(_resolve_pairs(sides[side], side))
+            out.append(sides[side])
             position = second[1] + 1
         else:
             out.append(_resolve_pairs(text[start + 1 : end], side))
@@ -198,18 +207,21 @@ def normalize_transcript(
     if unintelligible not in UNINTELLIGIBLE_MODES:
         raise ValueError(f"unintelligible must be one of {UNINTELLIGIBLE_MODES}, got {unintelligible!r}")
 
-    try:
-        text = _resolve_pairs(unicodedata.normalize("NFC", raw), side=0 if policy == "spelling" else 1)
-    except MalformedTranscriptError as error:
-        where = f" in {utterance_id}" if utterance_id else ""
-        raise MalformedTranscriptError(f"malformed notation{where}: {error}: {raw!r}") from None
+    where = f" in {utterance_id}" if utterance_id else ""
+    text = unicodedata.normalize("NFC", raw).replace(_NOISE_MARK, "").replace(_UNINTELLIGIBLE_MARK, "")
     if "/" in text:
-        if unintelligible == "drop" and _UNINTELLIGIBLE_TAG.search(text):
-            where = f" in {utterance_id}" if utterance_id else ""
-            raise UnintelligibleUtteranceError(f"transcript{where} holds the unintelligible tag 'u/': {raw!r}")
-        replacement = f" {UNINTELLIGIBLE_TOKEN} " if unintelligible == "token" else " "
-        text = _UNINTELLIGIBLE_TAG.sub(replacement, text)
-        text = _NOISE_TAG.sub(" ", text)
+        text = _NOISE_TAG.sub(_NOISE_MARK, _UNINTELLIGIBLE_TAG.sub(_UNINTELLIGIBLE_MARK, text))
+    try:
+        text = _resolve_pairs(text, side=0 if policy == "spelling" else 1)
+    except MalformedTranscriptError as error:
+        raise MalformedTranscriptError(f"malformed notation{where}: {error}: {raw!r}") from None
+    except RecursionError:
+        raise MalformedTranscriptError(f"malformed notation{where}: brackets nested too deeply: {raw[:60]!r}...") from None
+    if unintelligible == "drop" and _UNINTELLIGIBLE_MARK in text:
+        raise UnintelligibleUtteranceError(f"transcript{where} holds the unintelligible tag 'u/': {raw!r}")
+    unintelligible_text = f" {UNINTELLIGIBLE_TOKEN} " if unintelligible == "token" else " "
+    text = text.replace(_UNINTELLIGIBLE_MARK, unintelligible_text).replace(_NOISE_MARK, " ")
+    if "/" in text:
         text = _NOTATION_SLASH.sub("", text)
     text = text.translate(_MARKS)
     if policy == "phonetic" and "%" in text:

@@ -52,7 +52,7 @@ class TranscriptPolicy:
         not corpus notation: its brackets are characters to drop, never a pair to resolve or refuse."""
         unintelligible = "remove" if self.unintelligible == "drop" else self.unintelligible
         return normalize_transcript(
-            text.replace("(", " ").replace(")", " "), policy=self.policy, keep_punctuation=self.keep_punctuation,
+            text.replace("(", "").replace(")", ""), policy=self.policy, keep_punctuation=self.keep_punctuation,
             unintelligible=unintelligible,
         )
 

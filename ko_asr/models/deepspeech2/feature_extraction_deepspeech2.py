@@ -98,10 +98,16 @@ class DeepSpeech2FeatureExtractor(SequenceFeatureExtractor):
             ValueError: when the config's settings cannot describe a valid extractor (e.g. a linear spectrogram whose
                 bin count does not match `n_fft`).
         """
-        return cls(
-            feature_type=config.input_feature_type, feature_size=config.num_input_features,
-            hop_length=config.input_hop_length, **kwargs,
-        )
+        try:
+            return cls(
+                feature_type=config.input_feature_type, feature_size=config.num_input_features,
+                hop_length=config.input_hop_length, **kwargs,
+            )
+        except ValueError as error:
+            raise ValueError(
+                f"{error}; the config reads input_feature_type={config.input_feature_type!r} with "
+                f"num_input_features={config.num_input_features} (set input_feature_type='mel' for log-mel input)"
+            ) from None
     def to_dict(self) -> dict[str, Any]:
         output = super().to_dict()
         output.pop("_cache", None)

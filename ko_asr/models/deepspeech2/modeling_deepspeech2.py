@@ -316,7 +316,7 @@ class DeepSpeech2Model(DeepSpeech2PreTrainedModel):
             if output_hidden_states:
                 all_hidden_states += (hidden,)
         if not return_dict:
-            return tuple(v for v in (hidden, all_hidden_states, mask) if v is not None)
+            return tuple(v for v in (hidden, all_hidden_states) if v is not None)
         return DeepSpeech2ModelOutput(last_hidden_state=hidden, hidden_states=all_hidden_states, output_mask=mask)
 
 
