@@ -53,15 +53,54 @@ def test_phonetic_policy_and_explicit_columns():
     assert dataset["text"][1] == "세 시에 봐요"
 
 
-def test_to_audio_dataset_embeds_portable_audio(tmp_path):
+def test_to_audio_dataset_round_trips_through_save_to_disk(tmp_path):
+    """Rows decode with the standard `datasets` decoding (torchcodec), before and after save/load, to ko_asr's samples."""
     dataset = load_speech_dataset(REAL_SPEECH).select(range(2))
+    expected = [dataset[i]["audio"]["array"] for i in range(2)]
     portable = to_audio_dataset(dataset)
-    assert isinstance(portable.features["audio"], datasets.Audio)
+    assert portable.features["audio"] == datasets.Audio(sampling_rate=16000)
+    assert portable.column_names == dataset.column_names and portable["id"] == dataset["id"]
     portable.save_to_disk(tmp_path / "saved")
-    stored = datasets.load_from_disk(tmp_path / "saved").cast_column("audio", datasets.Audio(decode=False))
-    waveform, rate = soundfile.read(io.BytesIO(stored[0]["audio"]["bytes"]), dtype="float32")
-    assert rate == 16000
-    np.testing.assert_allclose(waveform, dataset[0]["audio"]["array"], atol=1 / 32768)
+    reloaded = datasets.load_from_disk(tmp_path / "saved")
+    recast = reloaded.cast_column("audio", datasets.Audio(16000))
+    for copy in (portable, reloaded, recast):
+        for row, waveform in zip(copy, expected):
+            assert row["audio"]["sampling_rate"] == 16000
+            assert row["audio"]["array"].dtype == np.float32 and row["audio"]["array"].shape == waveform.shape
+            np.testing.assert_allclose(row["audio"]["array"], waveform, atol=1 / 32768)  # 16-bit FLAC
+    # portable: the bytes are in the Arrow files, not paths into this checkout
+    stored = reloaded.cast_column("audio", datasets.Audio(decode=False))[0]["audio"]
+    assert stored["path"] == "104_003_0019.flac" and soundfile.info(io.BytesIO(stored["bytes"])).format == "FLAC"
+
+
+def test_a_hub_style_audio_column_decodes_here():
+    """`datasets.Audio` decoding itself (torchcodec + FFmpeg) works in the project's environment: resampled, downmixed."""
+    audio = hub_style_dataset(rate=8000).cast_column("audio", datasets.Audio(sampling_rate=16000))[0]["audio"]
+    waveform = audio["array"]  # once: these 4000-sample FLACs are one frame, which torchcodec 0.17 cannot re-read
+    assert audio["sampling_rate"] == 16000 and waveform.shape == (8000,)
+    np.testing.assert_allclose(waveform[2000:-2000], 0.5, atol=1e-3)  # channels averaged, as ko_asr does
+
+
+def test_to_audio_dataset_without_embedding_points_at_the_files():
+    dataset = load_speech_dataset(REAL_SPEECH).select(range(2))
+    linked = to_audio_dataset(dataset, embed=False)
+    stored = linked.cast_column("audio", datasets.Audio(decode=False))[0]["audio"]
+    assert stored["bytes"] is None and stored["path"].endswith("zeroth/104_003_0019.wav")
+    np.testing.assert_allclose(linked[1]["audio"]["array"], dataset[1]["audio"]["array"], atol=1e-6)
+
+
+def test_headerless_pcm_is_embedded_not_linked(tmp_path):
+    samples = (np.sin(np.arange(4000) / 7) * 12000).astype("<i2")
+    samples.tofile(tmp_path / "KsponSpeech_000001.pcm")
+    (tmp_path / "manifest.csv").write_text("file,text\nKsponSpeech_000001.pcm,안녕하세요\n", encoding="utf-8")
+    dataset = load_speech_dataset(tmp_path)
+    with pytest.raises(ValueError, match=r"1 clips are headerless \.pcm .*KsponSpeech_000001\.pcm.*embed=True"):
+        to_audio_dataset(dataset, embed=False)
+    embedded = to_audio_dataset(dataset)
+    audio = embedded[0]["audio"]
+    for _ in range(2):  # a clip of one FLAC frame or less is stored as WAV, which torchcodec can read again
+        np.testing.assert_array_equal(audio["array"], samples / np.float32(32768))  # lossless: 16-bit in and out
+    assert embedded.cast_column("audio", datasets.Audio(decode=False))[0]["audio"]["path"] == "KsponSpeech_000001.wav"
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp949"])

@@ -14,11 +14,12 @@ import unicodedata
 from pathlib import Path
 
 import datasets
+import pyarrow.compute as pc
 import soundfile
 
 from ..text import MalformedTranscriptError, UnintelligibleUtteranceError, read_text_file
 from ..text.policy import TranscriptPolicy
-from .audio import SAMPLING_RATE, audio_duration, decode_audio, decode_audio_batch
+from .audio import PCM_EXTENSION, SAMPLING_RATE, audio_duration, decode_audio, decode_audio_batch
 from .skip_reasons import SkipReason
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ TEXT_COLUMNS = ("text", "transcription", "sentence", "transcript", "normalized_t
 ID_COLUMNS = ("id", "utt_id", "utterance_id", "key", "segment_id")
 MANIFESTS = ("metadata.csv", "manifest.csv")
 AUDIO_STORAGE = datasets.Features({"path": datasets.Value("string"), "bytes": datasets.Value("binary")})
+FLAC_BLOCK_SAMPLES = 4096  # libsndfile's FLAC frame length at 16 kHz
 
 
 def column(dataset: datasets.Dataset, name: str) -> list:
@@ -181,22 +183,63 @@ def load_speech_dataset(
     return adapt(source, name)
 
 
-def to_audio_dataset(dataset: datasets.Dataset, num_proc: int | None = None) -> datasets.Dataset:
-    """Materialize a portable `datasets.Audio` column (16 kHz FLAC bytes embedded), e.g. before `push_to_hub`.
+def to_audio_dataset(dataset: datasets.Dataset, num_proc: int | None = None, embed: bool = True) -> datasets.Dataset:
+    """The same rows with `audio` as a standard `datasets.Audio(sampling_rate=16000)` feature.
 
-    ko_asr datasets point at files on disk (KsponSpeech `.pcm`); this copies the audio into the dataset so it can
-    leave this machine. The result decodes with the standard `datasets` audio decoding.
+    ko_asr datasets keep `audio` as a `{"path", "bytes"}` struct decoded by their own transform, because
+    KsponSpeech's headerless `.pcm` is nothing FFmpeg (behind `datasets.Audio`) can recognize. The result decodes
+    like any Hub dataset, through torchcodec: `row["audio"]` is an `AudioDecoder` whose `["array"]` is float32 of
+    shape `(samples,)` at `["sampling_rate"]` 16000; `cast_column`, `save_to_disk`/`load_from_disk` and
+    `push_to_hub` work as usual.
+
+    Args:
+        dataset (`datasets.Dataset`): a ko_asr dataset (`id` and `audio` columns; any others are kept), or any
+            dataset with those columns, `datasets.Audio` or `{"path", "bytes"}`.
+        num_proc (`int`, *optional*): processes for embedding.
+        embed (`bool`, *optional*, defaults to `True`): copy each clip into the dataset as 16 kHz mono 16-bit FLAC
+            bytes (`"<id>.flac"`; WAV for clips under 0.26 s), so it can leave this machine; decoded samples equal
+            ko_asr's decoding to within 16-bit rounding. `False` keeps pointing at the files (no copy, not
+            portable) and leaves resampling to torchcodec, whose resampler differs slightly from ko_asr's.
+
+    Raises:
+        ValueError: `embed=False` with audio in headerless `.pcm` files (KsponSpeech): embed them instead.
+        AudioError: a clip that cannot be decoded while embedding (a `ValueError`, naming the file).
     """
-    def embed(batch: dict[str, list]) -> dict[str, list]:
+    plain = dataset.with_format(None)  # the stored `{"path", "bytes"}` values, not ko_asr's decoding transform
+    if isinstance(plain.features["audio"], datasets.Audio):
+        plain = plain.cast_column("audio", datasets.Audio(decode=False))
+    # No num_channels=1: FFmpeg's downmix scales by 1/sqrt(2); `["array"]` averages channels, as ko_asr does.
+    feature = datasets.Audio(sampling_rate=SAMPLING_RATE)
+    if not embed:
+        headerless = _headerless_pcm(plain)
+        if headerless:
+            raise ValueError(
+                f"{len(headerless)} clips are headerless {PCM_EXTENSION} files that datasets.Audio cannot decode, "
+                f"e.g. {headerless[:3]}; use to_audio_dataset(..., embed=True)"
+            )
+        return plain.cast_column("audio", feature)
+
+    def encode(batch: dict[str, list]) -> dict[str, list]:
         encoded = []
         for audio, utt_id in zip(batch["audio"], batch["id"]):
-            waveform = audio["array"] if "array" in audio else decode_audio(audio)
+            waveform = decode_audio(audio)
+            # torchcodec 0.17 fails to read a one-frame FLAC a second time (it seeks before the first frame), so a
+            # clip of one FLAC block or less goes in as WAV: a few KB more, and `["array"]` can be read again.
+            kind = "flac" if waveform.size > FLAC_BLOCK_SAMPLES else "wav"
             buffer = io.BytesIO()
-            soundfile.write(buffer, waveform, SAMPLING_RATE, format="FLAC", subtype="PCM_16")
-            encoded.append({"bytes": buffer.getvalue(), "path": f"{utt_id}.flac"})
+            soundfile.write(buffer, waveform, SAMPLING_RATE, format=kind.upper(), subtype="PCM_16")
+            encoded.append({"bytes": buffer.getvalue(), "path": f"{utt_id}.{kind}"})
         return {"audio": encoded}
 
-    features = dataset.features.copy()
+    features = plain.features.copy()
     features["audio"] = AUDIO_STORAGE
-    embedded = dataset.map(embed, batched=True, batch_size=64, features=features, num_proc=num_proc, desc="embedding audio")
-    return embedded.with_format(None).cast_column("audio", datasets.Audio(sampling_rate=SAMPLING_RATE))
+    embedded = plain.map(encode, batched=True, batch_size=64, features=features, num_proc=num_proc, desc="embedding audio")
+    return embedded.cast_column("audio", feature)
+
+
+def _headerless_pcm(dataset: datasets.Dataset) -> list[str]:
+    """Paths of clips stored only as a `.pcm` file, read from Arrow without touching the audio."""
+    audio = dataset.with_format("arrow")["audio"].combine_chunks()
+    paths, data = audio.field("path"), audio.field("bytes")
+    is_pcm = pc.fill_null(pc.ends_with(pc.utf8_lower(paths), PCM_EXTENSION), False)
+    return paths.filter(pc.and_(is_pcm, pc.is_null(data))).to_pylist()
