@@ -270,3 +270,46 @@ def test_generate_is_greedy_ids_with_padding_as_blank_and_the_same_pass_loss(var
     assert torch.equal(model.generate(features, attention_mask=mask), out.sequences)
     encoder = model.deepspeech2(features, attention_mask=mask)
     assert torch.equal(encoder.output_mask, out.output_mask)
+
+
+def test_preset_keyword_builds_the_preset_and_explicit_fields_win():
+    config = DeepSpeech2Config(preset="tiny")
+    assert config == DeepSpeech2Config.from_preset("tiny")
+    assert (config.hidden_size, config.input_feature_type, config.vocab_size) == (16, "mel", 64)
+    assert sum(p.numel() for p in DeepSpeech2ForCTC(config).parameters()) < 100_000  # not the 67 M default model
+    assert "preset" not in config.__dict__ and "preset" not in config.to_dict()  # its fields are stored, not its name
+    # rnn_norm="batch" is also the default: an explicit value still beats the preset's "layer"
+    demo = DeepSpeech2Config(preset="demo", rnn_norm="batch", vocab_size=500)
+    assert (demo.rnn_norm, demo.vocab_size, demo.hidden_size) == ("batch", 500, 256)
+    with pytest.raises(ValueError, match=r"unknown preset 'huge'; choose one of \['base', 'demo', 'paper', 'tiny'\]"):
+        DeepSpeech2Config(preset="huge")
+
+
+@pytest.mark.parametrize("key", ["hiden_size", "rope_theta", "num_layers"])
+def test_unknown_configuration_keys_raise_and_name_the_fields(key):
+    with pytest.raises(TypeError, match=rf"unknown configuration keys \['{key}'\]") as error:
+        DeepSpeech2Config(preset="tiny", **{key: 3})
+    assert "hidden_size" in str(error.value) and "num_hidden_layers" in str(error.value) and "preset" in str(error.value)
+
+
+def test_standard_pretrained_config_keys_still_load(tmp_path):
+    model = DeepSpeech2ForCTC(tiny())
+    model.config.use_cache = False  # what transformers.Trainer sets on every model's config before saving it
+    model.save_pretrained(tmp_path)
+    saved = DeepSpeech2Config.from_pretrained(tmp_path)
+    assert saved.auto_map["AutoModelForCTC"] == "modeling_deepspeech2.DeepSpeech2ForCTC"
+    assert DeepSpeech2Config(**saved.to_dict()) == saved  # to_dict adds model_type, _name_or_path, output_attentions
+    assert saved.dtype == torch.float32  # save_pretrained writes "dtype"
+    config = DeepSpeech2Config.from_pretrained(tmp_path, return_dict=False, output_attentions=True)
+    assert (config.return_dict, config.output_attentions) == (False, True)
+    legacy = tiny(torch_dtype="float16", id2label={"0": "blank"}, num_labels=1, architectures=["DeepSpeech2ForCTC"])
+    assert (legacy.dtype, legacy.id2label) == (torch.float16, {0: "blank"})
+
+
+def test_config_saved_with_a_stray_preset_still_loads_the_model_it_describes(tmp_path):
+    """Configs saved while `preset=` was ignored hold the default model's fields and a stray `preset`: the
+    explicit fields still win, so they load the model their weights were saved from."""
+    DeepSpeech2Config().save_pretrained(tmp_path)
+    path = tmp_path / "config.json"
+    path.write_text(path.read_text().replace('"model_type"', '"preset": "tiny",\n  "model_type"'))
+    assert DeepSpeech2Config.from_pretrained(tmp_path).hidden_size == 1024

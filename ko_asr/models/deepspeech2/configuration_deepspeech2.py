@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import ClassVar
 
 from huggingface_hub.dataclasses import strict
 from transformers.configuration_utils import PreTrainedConfig
+
+_PRETRAINED_CONFIG_FIELDS = frozenset(field.name for field in dataclasses.fields(PreTrainedConfig))
+#: Attributes transformers itself sets on a config and writes to config.json without declaring them as fields
+#: (`to_dict`: model_type, _name_or_path; custom code: auto_map; quantizers, kernel fusion, weight-file pointer,
+#: custom pipelines), so they come back as keyword arguments when the config loads.
+_SAVED_LIBRARY_ATTRIBUTES = frozenset(
+    {"model_type", "_name_or_path", "auto_map", "quantization_config", "fusion_config", "transformers_weights",
+     "custom_pipelines"}
+)
 
 
 def conv_output_length(length, kernel: int, stride: int):
@@ -14,15 +24,49 @@ def conv_output_length(length, kernel: int, stride: int):
     return (length + 2 * (kernel // 2) - kernel) // stride + 1
 
 
+class _DeepSpeech2ConfigFields(PreTrainedConfig):
+    """The fields of [`DeepSpeech2Config`], documented there. They sit in a base class so that dataclass machinery
+    writes their keyword `__init__`, and [`DeepSpeech2Config.__init__`] can merge a preset in before it runs."""
+
+    vocab_size: int = 11300
+    num_input_features: int = 161
+    input_feature_type: str = "linear"
+    input_hop_length: int = 160
+    conv_channels: list[int] | tuple[int, ...] = (32, 32)
+    conv_kernel_sizes: list | tuple = ((41, 11), (21, 11))
+    conv_strides: list | tuple = ((2, 2), (2, 1))
+    rnn_type: str = "gru"
+    num_hidden_layers: int = 5
+    hidden_size: int = 1024
+    bidirectional: bool = True
+    lookahead_context: int = 20
+    rnn_norm: str = "batch"
+    hidden_dropout: float | int = 0.0
+    final_dropout: float | int = 0.0
+    pad_token_id: int | None = 0
+    ctc_loss_reduction: str = "mean"
+    ctc_zero_infinity: bool = True
+    mask_time_prob: float | int = 0.0
+    mask_time_length: int = 10
+    mask_time_min_masks: int = 0
+    mask_feature_prob: float | int = 0.0
+    mask_feature_length: int = 10
+    initializer_range: float = 0.02
+
+
 @strict
-class DeepSpeech2Config(PreTrainedConfig):
+class DeepSpeech2Config(_DeepSpeech2ConfigFields):
     r"""
     Configuration of a [`DeepSpeech2ForCTC`] model (Amodei et al., 2016, "Deep Speech 2"): a 2-D convolutional front
     end over a spectrogram, a stack of recurrent layers and a per-frame classifier trained with CTC.
 
-    Named presets: `DeepSpeech2Config.from_preset("tiny" | "demo" | "base" | "paper", **overrides)`.
+    Named presets: `DeepSpeech2Config(preset="tiny" | "demo" | "base" | "paper", **overrides)` (or
+    [`~DeepSpeech2Config.from_preset`]); fields passed explicitly override the preset's.
 
     Args:
+        preset (`str`, *optional*):
+            Start from a named preset in `PRESETS` instead of the defaults below. It is not stored: the fields it sets
+            are.
         vocab_size (`int`, *optional*, defaults to 11300):
             Output classes, CTC blank included (the full Hangul syllable tokenizer has 11,300 tokens).
         num_input_features (`int`, *optional*, defaults to 161):
@@ -75,6 +119,15 @@ class DeepSpeech2Config(PreTrainedConfig):
             Width of each feature mask, in bins.
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the classifier's initialization.
+        kwargs:
+            Standard [`~transformers.PreTrainedConfig`] keys (`dtype`, `return_dict`, `id2label`, `auto_map`, ... as
+            `from_pretrained` passes them).
+
+    Raises:
+        ValueError: for an unknown `preset`.
+        TypeError: for a key that is neither a field, `preset`, nor a standard `PreTrainedConfig` key (a stray key
+            would otherwise be kept as an attribute that nothing reads).
+        huggingface_hub.errors.StrictDataclassClassValidationError: for field values that cannot build a model.
     """
 
     model_type = "deepspeech2"
@@ -96,30 +149,10 @@ class DeepSpeech2Config(PreTrainedConfig):
         "paper": dict(num_hidden_layers=5, hidden_size=1024),
     }
 
-    vocab_size: int = 11300
-    num_input_features: int = 161
-    input_feature_type: str = "linear"
-    input_hop_length: int = 160
-    conv_channels: list[int] | tuple[int, ...] = (32, 32)
-    conv_kernel_sizes: list | tuple = ((41, 11), (21, 11))
-    conv_strides: list | tuple = ((2, 2), (2, 1))
-    rnn_type: str = "gru"
-    num_hidden_layers: int = 5
-    hidden_size: int = 1024
-    bidirectional: bool = True
-    lookahead_context: int = 20
-    rnn_norm: str = "batch"
-    hidden_dropout: float | int = 0.0
-    final_dropout: float | int = 0.0
-    pad_token_id: int | None = 0
-    ctc_loss_reduction: str = "mean"
-    ctc_zero_infinity: bool = True
-    mask_time_prob: float | int = 0.0
-    mask_time_length: int = 10
-    mask_time_min_masks: int = 0
-    mask_feature_prob: float | int = 0.0
-    mask_feature_length: int = 10
-    initializer_range: float = 0.02
+    def __init__(self, *, preset: str | None = None, **kwargs):
+        if preset is not None:
+            kwargs = {**self._preset_fields(preset), **kwargs}  # explicit fields win
+        super().__init__(**kwargs)
 
     def __post_init__(self, **kwargs):
         # JSON round trips turn tuples into lists; keep one canonical form so configs compare equal.
@@ -127,6 +160,16 @@ class DeepSpeech2Config(PreTrainedConfig):
         self.conv_kernel_sizes = [[int(k) for k in pair] for pair in self.conv_kernel_sizes]
         self.conv_strides = [[int(s) for s in pair] for pair in self.conv_strides]
         super().__post_init__(**kwargs)
+        # PreTrainedConfig consumes the keys it knows (torch_dtype, num_labels, generation options...) and would keep
+        # any other one as a stray attribute, silently ignored by the model: refuse those (a misspelt field included).
+        stray = sorted(key for key in kwargs if key in self.__dict__ and key not in _SAVED_LIBRARY_ATTRIBUTES)
+        if stray:
+            own_fields = [f.name for f in dataclasses.fields(self) if f.name not in _PRETRAINED_CONFIG_FIELDS]
+            raise TypeError(
+                f"{type(self).__name__} got unknown configuration keys {stray}. Valid keys: `preset` "
+                f"({', '.join(self.PRESETS)}), the model's fields {own_fields} and PreTrainedConfig's "
+                f"{sorted(_PRETRAINED_CONFIG_FIELDS)}."
+            )
 
     def validate_architecture(self):
         """Reject combinations that cannot build or train (called at construction)."""
@@ -182,8 +225,18 @@ class DeepSpeech2Config(PreTrainedConfig):
         return self.input_hop_length * self.time_reduction
 
     @classmethod
-    def from_preset(cls, name: str, **overrides) -> DeepSpeech2Config:
-        """Build a named preset (`"tiny"`, `"demo"`, `"base"`, `"paper"`), with any field overridden."""
+    def _preset_fields(cls, name: str) -> dict:
         if name not in cls.PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose one of {sorted(cls.PRESETS)}")
-        return cls(**{**cls.PRESETS[name], **overrides})
+        return cls.PRESETS[name]
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> DeepSpeech2Config:
+        """Build a named preset (`"tiny"`, `"demo"`, `"base"`, `"paper"`), with any field overridden; the same as
+        `DeepSpeech2Config(preset=name, **overrides)`."""
+        return cls(preset=name, **overrides)
+
+
+# Saving writes this file beside the weights and maps AutoConfig to it, so the model loads without ko_asr installed
+# (`trust_remote_code=True`); the other classes of this folder do the same.
+DeepSpeech2Config.register_for_auto_class()

@@ -88,7 +88,6 @@ class DeepSpeech2FeatureExtractor(SequenceFeatureExtractor):
         self.do_normalize = do_normalize
         self._cache: tuple[torch.Tensor, torch.Tensor | None] | None = None
 
-
     @classmethod
     def from_model_config(cls, config, **kwargs) -> DeepSpeech2FeatureExtractor:
         """The feature extractor a [`DeepSpeech2Config`] reads: its `input_feature_type`, `num_input_features` and
@@ -108,6 +107,7 @@ class DeepSpeech2FeatureExtractor(SequenceFeatureExtractor):
                 f"{error}; the config reads input_feature_type={config.input_feature_type!r} with "
                 f"num_input_features={config.num_input_features} (set input_feature_type='mel' for log-mel input)"
             ) from None
+
     def to_dict(self) -> dict[str, Any]:
         output = super().to_dict()
         output.pop("_cache", None)
@@ -243,3 +243,6 @@ class DeepSpeech2FeatureExtractor(SequenceFeatureExtractor):
         if self.padding_value == 0.0:
             return features * weights, mask
         return features * weights + self.padding_value * (1 - weights), mask
+
+
+DeepSpeech2FeatureExtractor.register_for_auto_class()  # saved as custom code, see configuration_deepspeech2.py

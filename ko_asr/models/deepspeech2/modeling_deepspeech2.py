@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -224,6 +225,13 @@ class DeepSpeech2PreTrainedModel(PreTrainedModel):
             input_lengths = conv_output_length(input_lengths, kernel[1], stride[1])
         return input_lengths
 
+    def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs):
+        """[`~transformers.PreTrainedModel.save_pretrained`], which also copies this folder's code beside the weights;
+        `auto_map` names both heads (transformers writes only the saved class's), so `AutoModel` and
+        `AutoModelForCTC` load the directory with `trust_remote_code=True` where ko_asr is not installed."""
+        self.config.auto_map = {**(getattr(self.config, "auto_map", None) or {}), **_AUTO_MAP}
+        super().save_pretrained(save_directory, *args, **kwargs)
+
     @staticmethod
     def _input_lengths(attention_mask: torch.Tensor | None, input_features: torch.Tensor) -> torch.Tensor:
         """Real feature frames per utterance (all frames when there is no `attention_mask`)."""
@@ -443,6 +451,13 @@ class DeepSpeech2ForCTC(DeepSpeech2PreTrainedModel):
                     zero_infinity=self.config.ctc_zero_infinity,
                 )
 
+
+DeepSpeech2Model.register_for_auto_class("AutoModel")
+DeepSpeech2ForCTC.register_for_auto_class("AutoModelForCTC")
+# `file.Class` references, the form transformers writes into `auto_map`.
+_AUTO_MAP = {
+    cls._auto_class: f"{__name__.rpartition('.')[2]}.{cls.__name__}" for cls in (DeepSpeech2Model, DeepSpeech2ForCTC)
+}
 
 __all__ = [
     "DeepSpeech2CTCGenerateOutput",

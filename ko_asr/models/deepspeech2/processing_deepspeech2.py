@@ -18,3 +18,6 @@ class DeepSpeech2Processor(Wav2Vec2Processor):
         feature_extractor ([`DeepSpeech2FeatureExtractor`]): the audio front end.
         tokenizer ([`DeepSpeech2CTCTokenizer`]): the CTC vocabulary.
     """
+
+
+DeepSpeech2Processor.register_for_auto_class()  # saved as custom code, see configuration_deepspeech2.py

@@ -19,7 +19,18 @@ from transformers.tokenization_python import PreTrainedTokenizer
 from transformers.tokenization_utils_base import AddedToken
 from transformers.utils import logging
 
-from ...text import hangul
+# From this folder, in the `from .module import` form: transformers copies such imports with the model as its
+# custom code, so the saved tokenizer loads where ko_asr is not installed.
+from .hangul import (
+    COMPATIBILITY_JAMO,
+    JAMO,
+    SYLLABLES,
+    TO_COMPATIBILITY,
+    compose_spans,
+    decompose,
+    is_syllable,
+    to_nfc,
+)
 
 logger = logging.get_logger(__name__)
 
@@ -37,7 +48,7 @@ def _check_vocabulary(vocab: dict[str, int], source: object, pad: str, unk: str,
         if required not in vocab:
             raise ValueError(f"{source}: the vocabulary has no {required!r} token")
     # Input text is NFC-normalized before lookup, so a token in another form could never be produced.
-    not_nfc = [token for token in vocab if hangul.to_nfc(token) != token]
+    not_nfc = [token for token in vocab if to_nfc(token) != token]
     if not_nfc:
         raise ValueError(f"{source}: tokens must be in Unicode NFC form, found {not_nfc[:3]!r}")
     if vocab[pad] != 0:
@@ -56,7 +67,7 @@ class DeepSpeech2CTCTokenizer(Wav2Vec2CTCTokenizer):
     a real token and not a special one, so word boundaries survive decoding and `skip_special_tokens`; and in
     jamo mode decoding recomposes syllables (offsets then cover whole syllables).
 
-    Input text is normalized to Unicode NFC first ([`~ko_asr.text.hangul.to_nfc`]), so composed and decomposed
+    Input text is normalized to Unicode NFC first ([`~ko_asr.text.to_nfc`]), so composed and decomposed
     (conjoining jamo, e.g. from macOS) spellings of the same text encode to the same ids.
 
     Build a vocabulary with [`~DeepSpeech2CTCTokenizer.from_hangul`] (full inventory),
@@ -144,7 +155,7 @@ class DeepSpeech2CTCTokenizer(Wav2Vec2CTCTokenizer):
         `<unk>` (1) and space (2)."""
         pad, unk = kwargs.get("pad_token", "<pad>"), kwargs.get("unk_token", "<unk>")
         vocab: dict[str, int] = {}
-        for symbol in (pad, unk, " ", *map(hangul.to_nfc, symbols)):
+        for symbol in (pad, unk, " ", *map(to_nfc, symbols)):
             vocab.setdefault(symbol, len(vocab))
         return cls._from_vocab_dict(vocab, units=units, **kwargs)
 
@@ -162,7 +173,7 @@ class DeepSpeech2CTCTokenizer(Wav2Vec2CTCTokenizer):
         conjoining jamo (`units="jamo"`), plus space, digits, Latin letters and [`SYMBOLS`]."""
         if units not in UNITS:
             raise ValueError(f"units must be one of {UNITS}, got {units!r}")
-        hangul_symbols = hangul.SYLLABLES + hangul.COMPATIBILITY_JAMO if units == "syllable" else hangul.JAMO
+        hangul_symbols = SYLLABLES + COMPATIBILITY_JAMO if units == "syllable" else JAMO
         return cls.from_vocabulary(DIGITS + LATIN + SYMBOLS + hangul_symbols, units=units, **kwargs)
 
     @classmethod
@@ -186,8 +197,8 @@ class DeepSpeech2CTCTokenizer(Wav2Vec2CTCTokenizer):
         if units not in UNITS:
             raise ValueError(f"units must be one of {UNITS}, got {units!r}")
         counts: Counter[str] = Counter()
-        for text in map(hangul.to_nfc, texts):  # decomposed text would otherwise count jamo as symbols
-            counts.update(hangul.decompose(text) if units == "jamo" else text)
+        for text in map(to_nfc, texts):  # decomposed text would otherwise count jamo as symbols
+            counts.update(decompose(text) if units == "jamo" else text)
         counts.pop(" ", None)
         ranked = sorted((s for s, c in counts.items() if c >= min_freq and not s.isspace()), key=lambda s: (-counts[s], s))
         return cls.from_vocabulary(ranked[:max_size], units=units, **kwargs)
@@ -208,7 +219,7 @@ class DeepSpeech2CTCTokenizer(Wav2Vec2CTCTokenizer):
                     index = int(row[0])
                 except ValueError:
                     raise ValueError(f"{path}:{line_number}: id {row[0]!r} is not an integer") from None
-                symbol = hangul.to_nfc(row[1])
+                symbol = to_nfc(row[1])
                 if symbol in vocab:
                     raise ValueError(f"{path}:{line_number}: symbol {symbol!r} appears twice (compared in NFC)")
                 vocab[symbol] = index
@@ -218,8 +229,8 @@ class DeepSpeech2CTCTokenizer(Wav2Vec2CTCTokenizer):
             vocab, path, str(kwargs.get("pad_token", "<pad>")), unk, str(kwargs.get("word_delimiter_token", " "))
         )
         if units is None:
-            has_syllables = any(hangul.is_syllable(s) for s in vocab)
-            units = "jamo" if not has_syllables and any(s in hangul.TO_COMPATIBILITY for s in vocab) else "syllable"
+            has_syllables = any(is_syllable(s) for s in vocab)
+            units = "jamo" if not has_syllables and any(s in TO_COMPATIBILITY for s in vocab) else "syllable"
         return cls._from_vocab_dict(vocab, units=units, **kwargs)
 
     def to_csv(self, path: str | PathLike[str]) -> None:
@@ -232,14 +243,14 @@ class DeepSpeech2CTCTokenizer(Wav2Vec2CTCTokenizer):
 
     # ------------------------------------------------------------------ encoding
     def tokenize(self, text: str, **kwargs) -> list[str]:
-        text = hangul.to_nfc(text)  # canonically equivalent spellings (NFC, NFD) must give the same tokens
+        text = to_nfc(text)  # canonically equivalent spellings (NFC, NFD) must give the same tokens
         # Fast path: only text that can hold an added token ("<unk>", "<pad>") needs the added-token trie.
         if "<" not in text and not kwargs.get("is_split_into_words"):
             return self._tokenize(text)
         return super().tokenize(text, **kwargs)
 
     def _tokenize(self, text: str, **kwargs) -> list[str]:
-        return list(hangul.decompose(text) if self.units == "jamo" else text)
+        return list(decompose(text) if self.units == "jamo" else text)
 
     def convert_tokens_to_ids(self, tokens: str | list[str]) -> int | list[int]:
         if isinstance(tokens, str):
@@ -280,7 +291,7 @@ class DeepSpeech2CTCTokenizer(Wav2Vec2CTCTokenizer):
         if self.units == "jamo":
             offsets = [
                 {"char": char, "start_offset": offsets[first]["start_offset"], "end_offset": offsets[last]["end_offset"]}
-                for char, first, last in hangul.compose_spans([offset["char"] for offset in offsets])
+                for char, first, last in compose_spans([offset["char"] for offset in offsets])
             ]
         text = " ".join("".join(offset["char"] for offset in offsets).split())
         char_offsets = offsets if output_char_offsets else None
@@ -312,3 +323,6 @@ class DeepSpeech2CTCTokenizer(Wav2Vec2CTCTokenizer):
         if output_char_offsets or output_word_offsets:
             return Wav2Vec2CTCTokenizerOutput(**decoded)
         return decoded["text"]
+
+
+DeepSpeech2CTCTokenizer.register_for_auto_class()  # saved as custom code, see configuration_deepspeech2.py
