@@ -2,6 +2,7 @@
 
 All model logic is in `ko_asr.serving`; this file only wires widgets. Settings (environment variables):
     KO_ASR_MODELS              extra models, `:`-separated: model dirs, dirs of models, or Hub ids
+    KO_ASR_DEVICE              device the models run on (`cpu`, `cuda`, `cuda:1`; default: cuda when available)
     KO_ASR_MAX_AUDIO_SECONDS   longest accepted input (default 600)
     KO_ASR_CONCURRENCY         requests transcribed at once (default 2); the rest wait in Gradio's queue
     KO_ASR_EXAMPLES_CORPUS     synthetic corpus for example clips (default: bundled examples/, else ../data/synthetic-demo)
@@ -9,6 +10,8 @@ All model logic is in `ko_asr.serving`; this file only wires widgets. Settings (
 
 from __future__ import annotations
 
+import html
+import logging
 import os
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from ko_asr.serving import (
     find_models,
 )
 
+logger = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 # `models/` when the Space is pushed with its model (make space-bundle); `../outputs` in a clone after `make demo`.
 SEARCH_ROOTS = (str(HERE / "models"), str(HERE.parent / "outputs"))
@@ -32,12 +36,30 @@ NO_MODEL_HELP = (
 ABOUT = (
     "# ko_asr: Korean speech recognition\n"
     "Upload a file or record yourself, pick a model, and read the transcript with word timings. "
-    "Give the reference text to see the character error rate (CER). The `ds2-demo` model is trained on "
-    "*synthetic* espeak-ng speech only: expect it to do poorly on real voices."
+    "Give the reference text to see the character error rate (CER)."
+)
+# A box in the page flow under the title, not a toast: it stays, and toasts (top right) never cover it.
+SYNTHETIC_NOTICE = (
+    '<div role="note" style="border:1px solid #d97706;background:#fef3c7;color:#78350f;border-radius:8px;'
+    'padding:10px 14px;font-size:15px"><strong>Synthetic speech only.</strong> The <code>ds2-demo</code> model '
+    "is trained on espeak-ng speech, not on real voices: expect it to do poorly on your recordings. Point "
+    "<code>KO_ASR_MODELS</code> at a model trained on KsponSpeech for real use.</div>"
+)
+ERROR_STYLE = (
+    "border:1px solid #dc2626;background:#fef2f2;color:#991b1b;border-radius:8px;padding:10px 14px;font-size:15px"
 )
 
 
+def error_box(message: str) -> str:
+    """The inline error shown under the buttons until the next success (Gradio's toast fades after seconds and
+    leaves only red "Error" badges). Escaped: messages quote file names and typed text."""
+    return f'<div role="alert" style="{ERROR_STYLE}"><strong>Error:</strong> {html.escape(message)}</div>'
+
+
 def _transcribe(service: TranscriptionService):
+    """The API endpoints' function: `(transcript, cer, words, details)`; bad input raises `gr.Error`, which API
+    clients receive as the error message."""
+
     def transcribe(model_label, audio, reference):
         try:
             result = service.transcribe(model_label, audio, reference)
@@ -46,7 +68,8 @@ def _transcribe(service: TranscriptionService):
         cer = "" if result.cer is None else f"{100 * result.cer:.1f}%"
         words = [[word, round(start, 2), round(end, 2)] for word, start, end in result.words]
         details = (
-            f"{result.audio_seconds:.1f} s of audio in {result.processing_seconds:.2f} s with `{result.model}`"
+            f"{result.audio_seconds:.1f} s of audio in {result.processing_seconds:.2f} s with `{result.model}` "
+            f"on {service.cache.device}"
             + ("" if result.has_word_timestamps else " (word timings come from CTC models such as DeepSpeech2)")
         )
         return result.text, cer, words, details
@@ -54,11 +77,30 @@ def _transcribe(service: TranscriptionService):
     return transcribe
 
 
+def _transcribe_in_page(service: TranscriptionService):
+    """The buttons' function: the API's outputs plus the error box, which shows the message instead of raising
+    (the previous results are cleared, so they are not taken for this input's)."""
+    transcribe = _transcribe(service)
+
+    def transcribe_in_page(model_label, audio, reference):
+        try:
+            return (*transcribe(model_label, audio, reference), gr.update(value="", visible=False))
+        except gr.Error as error:
+            message = error.message
+        except Exception as error:  # noqa: BLE001 - a bug must still say something in the page
+            logger.exception("transcription failed")
+            message = f"transcription failed ({type(error).__name__}); the server log has the details"
+        return "", "", None, "", gr.update(value=error_box(message), visible=True)
+
+    return transcribe_in_page
+
+
 def build_demo(service: TranscriptionService, examples: list[tuple[str, str]] | None = None) -> gr.Blocks:
     """The UI around `service`. API endpoints: `/transcribe` (upload) and `/transcribe_microphone`."""
     labels = list(service.models)
     with gr.Blocks(title="ko_asr — Korean ASR") as demo:
         gr.Markdown(ABOUT)
+        gr.HTML(SYNTHETIC_NOTICE, elem_id="synthetic-notice")
         if not labels:
             gr.Markdown(NO_MODEL_HELP, elem_id="no-model")
         model = gr.Dropdown(labels, value=labels[0] if labels else None, label="Model", elem_id="model")
@@ -71,15 +113,20 @@ def build_demo(service: TranscriptionService, examples: list[tuple[str, str]] | 
         with gr.Tab("Microphone"):
             recording = gr.Audio(sources=["microphone"], type="filepath", label="Recording", elem_id="microphone")
             record_button = gr.Button("Transcribe", variant="primary", elem_id="transcribe-microphone")
+        error = gr.HTML(visible=False, elem_id="error")
         with gr.Row():
             transcript = gr.Textbox(label="Transcript", elem_id="transcript", interactive=False, scale=5)
             cer = gr.Textbox(label="CER", elem_id="cer", interactive=False, scale=1, min_width=100)
         words = gr.Dataframe(headers=["word", "start (s)", "end (s)"], label="Word timestamps", elem_id="words", interactive=False)
         details = gr.Markdown(label="Details", elem_id="details")
         outputs = [transcript, cer, words, details]
-        transcribe = _transcribe(service)
-        upload_button.click(transcribe, [model, upload, reference], outputs, api_name="transcribe")
-        record_button.click(transcribe, [model, recording, reference], outputs, api_name="transcribe_microphone")
+        transcribe, in_page = _transcribe(service), _transcribe_in_page(service)
+        for button, audio, api_name in ((upload_button, upload, "transcribe"), (record_button, recording, "transcribe_microphone")):
+            inputs = [model, audio, reference]
+            # One concurrency group: KO_ASR_CONCURRENCY bounds all transcriptions, from the page and the API.
+            button.click(in_page, inputs, [*outputs, error], api_visibility="private", concurrency_id="transcribe")
+            # The API endpoint has no button (triggers=[]): same inputs and outputs, errors raised for clients.
+            gr.on([], transcribe, inputs, outputs, api_name=api_name, concurrency_id="transcribe")
     return demo
 
 

@@ -14,6 +14,7 @@ from ko_asr.serving import (
     TranscriptionService,
     find_models,
 )
+from ko_asr.serving.registry import select_device
 
 # ---------------------------------------------------------------- model discovery and caching
 
@@ -72,3 +73,53 @@ def test_model_cache_loads_each_model_once_under_concurrency(models_root, monkey
         thread.join()
     assert len(loads) == 1 and len(cache) == 1
     assert all(result is results[0] for result in results)
+
+
+# ---------------------------------------------------------------- the device models run on
+
+
+@pytest.fixture
+def gpus(monkeypatch):
+    """Pretend torch sees `gpus.count` CUDA devices (0 unless set), whatever this machine has."""
+    import torch
+
+    class Fake:
+        count = 0
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: Fake.count > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: Fake.count)
+    return Fake
+
+
+def test_device_is_the_gpu_when_there_is_one(gpus):
+    assert select_device({}) == "cpu"
+    gpus.count = 1
+    assert select_device({}) == "cuda"
+    assert select_device({"KO_ASR_DEVICE": " "}) == "cuda"  # set but empty: the default
+
+
+def test_device_from_the_environment(gpus):
+    gpus.count = 2
+    assert select_device({"KO_ASR_DEVICE": "cpu"}) == "cpu"  # a GPU machine can still serve from the CPU
+    assert select_device({"KO_ASR_DEVICE": "cuda:1"}) == "cuda:1"
+    with pytest.raises(ValueError, match=r"KO_ASR_DEVICE='cuda:2', but torch sees 2 CUDA device"):
+        select_device({"KO_ASR_DEVICE": "cuda:2"})
+    with pytest.raises(ValueError, match=r"KO_ASR_DEVICE='gpu' is not a torch device"):
+        select_device({"KO_ASR_DEVICE": "gpu"})
+    gpus.count = 0
+    with pytest.raises(ValueError, match=r"KO_ASR_DEVICE='cuda', but torch sees 0 CUDA device"):
+        select_device({"KO_ASR_DEVICE": "cuda"})
+
+
+def test_the_service_loads_its_models_on_the_selected_device(gpus, monkeypatch, models_root):
+    import torch
+
+    monkeypatch.delenv("KO_ASR_DEVICE", raising=False)
+    gpus.count = 1
+    assert TranscriptionService([]).cache.device == "cuda"  # the default cache follows the machine...
+    monkeypatch.setenv("KO_ASR_DEVICE", "cpu")
+    cache = TranscriptionService([]).cache  # ...and KO_ASR_DEVICE
+    assert cache.device == "cpu"
+    asr = cache.get(ModelSource("m", str(models_root / "memorized"), "deepspeech2"))
+    assert asr.device == torch.device("cpu") and next(asr.model.parameters()).device == torch.device("cpu")
+    assert ModelCache(device="cpu").device == "cpu"  # an explicit device is taken as given

@@ -1,6 +1,8 @@
 """space/app.py: its Gradio API through gradio_client and the UI in a real headless Chromium driven by Selenium."""
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -27,12 +29,13 @@ def test_api_endpoint_returns_transcript_cer_and_words(app_url, examples):
     clip, text = examples[0]
     client = Client(app_url, verbose=False)
     endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert {"/transcribe", "/transcribe_microphone"} <= set(endpoints)
+    # the page's own events (errors shown inline, not raised) are private: clients see these two only
+    assert set(endpoints) == {"/transcribe", "/transcribe_microphone"}
     transcript, cer, words, details = client.predict("memorized (deepspeech2)", handle_file(clip), text, api_name="/transcribe")
     assert transcript == text
     assert cer == "0.0%"
     assert [row[0] for row in words["data"]] == text.split()
-    assert "s of audio in" in details
+    assert "s of audio in" in details and "on cpu" in details
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_ERRORS))
@@ -105,18 +108,58 @@ def test_browser_upload_shows_transcript_and_cer(browser, app_url, examples):
     assert browser.save_screenshot(str(SCREENSHOTS / "space_upload.png"))
 
 
-def test_browser_shows_the_error_for_a_silent_upload(browser, app_url, bad_inputs):
+def _upload_and_transcribe(driver, clip) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    upload = driver.find_element(By.CSS_SELECTOR, "#upload input[type=file]")
+    upload.send_keys(str(clip))
+    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#upload audio"))
+    driver.find_element(By.CSS_SELECTOR, "#transcribe-upload").click()
+
+
+def _error_box(driver) -> str:
+    """The inline error's text, or "" while it is hidden."""
+    from selenium.webdriver.common.by import By
+
+    boxes = [box for box in driver.find_elements(By.CSS_SELECTOR, "#error") if box.is_displayed()]
+    return boxes[0].text if boxes else ""
+
+
+def test_browser_shows_the_error_for_a_silent_upload(browser, app_url, bad_inputs, examples):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(app_url)
     WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#upload input[type=file]"))
-    browser.find_element(By.CSS_SELECTOR, "#upload input[type=file]").send_keys(str(bad_inputs["silent.wav"]))
-    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#upload audio"))
-    browser.find_element(By.CSS_SELECTOR, "#transcribe-upload").click()
-    WebDriverWait(browser, 60).until(lambda d: "silent.wav is silent" in d.find_element(By.TAG_NAME, "body").text)
+    assert _error_box(browser) == ""
+    _upload_and_transcribe(browser, bad_inputs["silent.wav"])
+    WebDriverWait(browser, 60).until(lambda d: "silent.wav is silent" in _error_box(d))
+    # gr.Error's toast lasts 10 s and leaves bare "Error" badges: the message must still be there after it
+    time.sleep(12)
+    assert "silent.wav is silent" in _error_box(browser)
+    assert "silent.wav is silent" in browser.find_element(By.TAG_NAME, "body").text
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENSHOTS / "space_error.png"))
+    # the next success clears it
+    clip, text = examples[0]
+    browser.find_element(By.CSS_SELECTOR, "#upload button[aria-label='Clear']").click()
+    _upload_and_transcribe(browser, clip)
+    assert _wait_for_value(browser, "#transcript textarea") == text
+    WebDriverWait(browser, 10).until(lambda d: _error_box(d) == "")
+
+
+def test_browser_keeps_the_synthetic_speech_notice_at_the_top(browser, app_url):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(app_url)
+    notice = WebDriverWait(browser, 60).until(lambda d: d.find_element(By.CSS_SELECTOR, "#synthetic-notice"))
+    assert notice.is_displayed() and "Synthetic speech only" in notice.text and "ds2-demo" in notice.text
+    # above every control, in the page flow (Gradio's toasts are fixed at the top right, over the controls)
+    model = browser.find_element(By.CSS_SELECTOR, "#model")
+    assert notice.location["y"] + notice.size["height"] <= model.location["y"]
+    assert notice.size["width"] >= 0.8 * browser.find_element(By.CSS_SELECTOR, "#model").size["width"]
 
 
 
@@ -150,6 +193,10 @@ def test_browser_microphone_recording_is_transcribed(browser, app_url, examples)
 
 
 def test_create_app_reads_its_settings_from_the_environment(monkeypatch, models_root, corpus, examples):
+    monkeypatch.setenv("KO_ASR_DEVICE", "cuda:99")  # read at startup: a device this machine lacks is refused
+    with pytest.raises(ValueError, match=r"KO_ASR_DEVICE='cuda:99', but torch sees \d+ CUDA device"):
+        load_app_module().create_app()
+    monkeypatch.setenv("KO_ASR_DEVICE", "cpu")
     monkeypatch.setenv("KO_ASR_MODELS", str(models_root))
     monkeypatch.setenv("KO_ASR_MAX_AUDIO_SECONDS", "1.5")
     monkeypatch.setenv("KO_ASR_CONCURRENCY", "3")
@@ -167,3 +214,42 @@ def test_create_app_reads_its_settings_from_the_environment(monkeypatch, models_
             client.predict("memorized (deepspeech2)", handle_file(examples[0][0]), "", api_name="/transcribe")
     finally:
         demo.close()
+
+
+# ---------------------------------------------------------------- make space
+
+
+def test_make_space_is_online_while_the_other_targets_stay_offline(tmp_path):
+    """`make space` must reach the Hub for Hub ids in KO_ASR_MODELS; `make test`/`demo`/`lint` stay offline."""
+    fake_bin = tmp_path / "bin"  # stands in for .venv/bin: python and ruff write the environment they got
+    fake_bin.mkdir()
+    for tool in ("python", "ruff"):
+        (fake_bin / tool).write_text('#!/bin/sh\nenv | grep "_OFFLINE=" > "$ENV_DUMP"\n')
+        (fake_bin / tool).chmod(0o755)
+    variables = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+    # the caller is offline (as under make test), and no outer make passes its flags down
+    caller = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    caller.update(dict.fromkeys(variables, "1"))
+
+    def environment_of(target: str, *assignments: str) -> dict[str, str]:
+        dump = tmp_path / "env"
+        dump.unlink(missing_ok=True)
+        # -o: neither install system packages nor (re)install the venv; the recipe runs the fake tools
+        subprocess.run(
+            ["make", "-s", "-C", str(tmp_path), "-f", str(REPO / "Makefile"), "-o", "system-deps",
+             "-o", ".venv/.ko-asr-installed", target, f"BIN={fake_bin}", *assignments],
+            env={**caller, "ENV_DUMP": str(dump)}, check=True, capture_output=True, text=True, timeout=60,
+        )
+        return dict(line.split("=", 1) for line in dump.read_text().splitlines())
+
+    space = environment_of("space")
+    assert {name: space.get(name) for name in variables} == dict.fromkeys(variables, "")
+    assert environment_of("lint") == dict.fromkeys(variables, "1")
+    assert environment_of("space", "HF_HUB_OFFLINE=1")["HF_HUB_OFFLINE"] == "1"  # offline when asked for
+    # an empty value is "not offline" to each library that reads one of them
+    seen = subprocess.run(
+        [sys.executable, "-c", "import huggingface_hub.constants as h, datasets.config as d, transformers.utils.hub as t;"
+         " print(h.HF_HUB_OFFLINE, d.HF_HUB_OFFLINE, t.is_offline_mode())"],
+        env={**caller, **space}, check=True, capture_output=True, text=True, timeout=300,
+    ).stdout.split()
+    assert seen == ["False", "False", "False"]

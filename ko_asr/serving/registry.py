@@ -3,6 +3,7 @@
 A model is a directory written by `save_pretrained` (config + weights + processor files), as `recipes/train.py`
 and `recipes/finetune_whisper.py` leave them. They are found under `outputs/` (where `make demo` writes) and in the
 entries of `KO_ASR_MODELS` (separated by `:`): a model directory, a directory of model directories, or a Hub id.
+They run on `KO_ASR_DEVICE`, else on the GPU when there is one.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 MODELS_ENV = "KO_ASR_MODELS"
+DEVICE_ENV = "KO_ASR_DEVICE"
 DEFAULT_SEARCH_ROOTS = ("outputs",)
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
 
@@ -94,12 +96,42 @@ def find_models(search_roots: Sequence[str] = DEFAULT_SEARCH_ROOTS, environ: Map
     return sources
 
 
+def select_device(environ: Mapping[str, str] | None = None) -> str:
+    """The device the demo's models run on: `$KO_ASR_DEVICE` when set (`cpu`, `cuda`, `cuda:1`, `mps`, ...), else
+    `cuda` when torch sees a GPU, else `cpu`.
+
+    Raises:
+        ValueError: `$KO_ASR_DEVICE` is no torch device, or a CUDA device this machine does not have (said at
+            startup rather than as a failed model load on the first request).
+    """
+    import torch
+
+    environ = os.environ if environ is None else environ
+    requested = environ.get(DEVICE_ENV, "").strip()
+    if not requested:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(requested)
+    except RuntimeError as error:
+        raise ValueError(f"{DEVICE_ENV}={requested!r} is not a torch device ({error})") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise ValueError(f"{DEVICE_ENV}={requested!r}, but torch sees {count} CUDA device(s) here")
+    return str(device)
+
+
 class ModelCache:
     """Loads each model's `automatic-speech-recognition` pipeline on first use and keeps it (thread-safe: two requests
-    for a model that is still loading wait for the same load)."""
+    for a model that is still loading wait for the same load).
 
-    def __init__(self, device: str = "cpu"):
-        self.device = device
+    Args:
+        device: Where the pipelines run (`"cpu"`, `"cuda"`, `"cuda:1"`); default [`select_device`]: `$KO_ASR_DEVICE`,
+            else the GPU when there is one.
+    """
+
+    def __init__(self, device: str | None = None):
+        self.device = select_device() if device is None else device
         self._pipelines: dict[str, object] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
