@@ -10,6 +10,7 @@ import dataclasses
 import json
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import datasets
 import yaml
@@ -134,6 +135,13 @@ class AugmentArguments:
         )
 
 
+def hub_model_id(name_or_path: str | None) -> str | None:
+    """`name_or_path` when it names a Hub model (the card's `base_model`), `None` for a local folder or nothing."""
+    if not name_or_path or Path(name_or_path).exists():
+        return None
+    return name_or_path
+
+
 def parse_config(dataclass_types: tuple, argv: list[str] | None = None) -> tuple:
     """Parse `[config.yaml] [--flag value ...]` into the given dataclasses: YAML first, flags override.
 
@@ -156,4 +164,4 @@ def parse_config(dataclass_types: tuple, argv: list[str] | None = None) -> tuple
     return parser.parse_args_into_dataclasses(args=argv)
 
 
-__all__ = ["AugmentArguments", "DataArguments", "ModelArguments", "TrainingLoopConfig", "parse_config"]
+__all__ = ["AugmentArguments", "DataArguments", "ModelArguments", "TrainingLoopConfig", "hub_model_id", "parse_config"]

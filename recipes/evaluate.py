@@ -2,7 +2,10 @@
 
     python recipes/evaluate.py --model outputs/ds2-demo --dataset synthetic --splits eval_clean eval_other --policy phonetic
 
-Writes `<output_dir>/metrics.json` and `<output_dir>/transcripts_<split>.csv` (reference vs hypothesis).
+Writes `<output_dir>/metrics.json` and `<output_dir>/transcripts_<split>.csv` (reference vs hypothesis), and adds the
+splits to the model card (`<model>/README.md`: its evaluation table and model-index; `--update_model_card false`
+leaves it alone). The default `<model>/eval` sits beside the model like the run's other artefacts and is never
+uploaded by `--push_to_hub` (nor by training's push).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from ko_asr.data.sources import load_corpus  # noqa: E402
 from ko_asr.evaluation import evaluate_dataset, load_asr_model  # noqa: E402
 from ko_asr.metrics import METRICS  # noqa: E402
 from ko_asr.text.policy import TranscriptPolicy  # noqa: E402
+from ko_asr.training.hub import push_model_folder  # noqa: E402
+from ko_asr.training.model_card import update_model_card  # noqa: E402
 
 
 @dataclass
@@ -38,6 +43,15 @@ class EvaluateArguments:
     max_samples: int | None = field(default=None, metadata={"help": "Score only the first N rows of each split."})
     num_examples: int = field(default=5, metadata={"help": "Transcripts printed per split."})
     output_dir: str | None = field(default=None, metadata={"help": "Where results go (default: <model>/eval)."})
+    update_model_card: bool = field(
+        default=True,
+        metadata={"help": "Add these splits to the model card's evaluation table and model-index (a local model folder "
+                  "with a README.md); false leaves the card untouched."},
+    )
+    push_to_hub: bool = field(
+        default=False, metadata={"help": "Then upload the model folder with its updated card (as training's push does)."}
+    )
+    hub_model_id: str | None = field(default=None, metadata={"help": "Hub repository to push to (default: the model folder's name)."})
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -72,6 +86,16 @@ def main(argv: list[str] | None = None) -> dict:
     (output / "metrics.json").write_text(json.dumps(
         {"model": args.model, "dataset": args.dataset, "policy": policy.policy, "splits": results}, indent=1))
     print(f"\nwritten: {output / 'metrics.json'}, {output}/transcripts_*.csv")
+    card = Path(args.model) / "README.md"
+    if args.update_model_card and card.is_file():
+        # a subset is not the split: the card names it with the datasets slicing notation
+        named = {split if v["utterances"] == len(corpus[split]) else f"{split}[:{v['utterances']}]": v
+                 for split, v in results.items()}
+        update_model_card(card, named, args.dataset)
+        print(f"model card updated: {card}")
+    if args.push_to_hub:
+        repo_id = args.hub_model_id or Path(args.model).resolve().name
+        print(f"pushed: {push_model_folder(args.model, repo_id, commit_message='ko_asr evaluation', local_dirs=(output,))}")
     return results
 
 

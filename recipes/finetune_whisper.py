@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from arguments import AugmentArguments, DataArguments, TrainingLoopConfig, parse_config  # noqa: E402
+from arguments import AugmentArguments, DataArguments, TrainingLoopConfig, hub_model_id, parse_config  # noqa: E402
 from transformers import WhisperConfig, WhisperForConditionalGeneration, WhisperProcessor, set_seed  # noqa: E402
 
 from ko_asr.data import column  # noqa: E402
@@ -115,6 +115,8 @@ def main(argv: list[str] | None = None) -> dict:
             "data": f"{data.dataset}, train `{data.train_split}` {len(train):,} utterances; eval {data.eval_splits}; "
                     f"filtered: {json.dumps(filtered)}.{data.synthetic_note}",
             "policy": data.policy, "language": whisper_args.language, "parameters": params, "dataset": data.dataset,
+            "synthetic_note": data.synthetic_note, "tags": ["whisper"],
+            "base_model": None if whisper_args.model_name_or_path == TINY_RANDOM else hub_model_id(whisper_args.model_name_or_path),
         },
     )
     result = run_training(task, loop, accelerator)

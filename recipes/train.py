@@ -15,7 +15,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from arguments import AugmentArguments, DataArguments, ModelArguments, TrainingLoopConfig, parse_config  # noqa: E402
+from arguments import (  # noqa: E402
+    AugmentArguments,
+    DataArguments,
+    ModelArguments,
+    TrainingLoopConfig,
+    hub_model_id,
+    parse_config,
+)
 from transformers import AutoModelForCTC, AutoProcessor, set_seed  # noqa: E402
 
 from ko_asr import (  # noqa: E402
@@ -82,7 +89,8 @@ def main(argv: list[str] | None = None) -> dict:
             "data": f"{data.dataset} ({data.data_root or 'default location'}), train split `{data.train_split}`: "
                     f"{len(train):,} utterances, {hours:.2f} h; eval splits {data.eval_splits}.{data.synthetic_note}",
             "policy": data.policy, "units": data.units, "preset": model_args.preset, "parameters": params,
-            "dataset": data.dataset,
+            "dataset": data.dataset, "synthetic_note": data.synthetic_note, "tags": ["deepspeech2", "ctc"],
+            "base_model": hub_model_id(model_args.model_name_or_path),
         },
     )
     result = run_training(task, loop, accelerator)

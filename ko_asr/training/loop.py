@@ -3,10 +3,11 @@
 Model-specific parts come in through [`TrainingTask`] (model, processor, the family's transcriber, augmentation,
 transcript policy); everything else (batching by audio seconds with SortaGrad and exact DDP sharding, mixed
 precision, accumulation, clipping, AdamW + warmup schedule, periodic evaluation with `gather_for_metrics`,
-trackers, atomic rotated checkpoints, exact resume, SIGTERM/SIGINT handling, metrics.csv, plots and the model card)
-lives here once. [`run_training`] reads as its steps, in the way icefall's `train_one_epoch`/`compute_loss` do:
-[`train_step`] (forward, backward, clip, optimizer), [`evaluate_splits`], [`_TrainWindow`] (what is logged every
-`logging_steps`), checkpointing, and [`train_one_epoch`] that strings them together.
+trackers, atomic rotated checkpoints, exact resume, SIGTERM/SIGINT handling, metrics.csv, plots, the model card and
+the push to the Hub) lives here once. [`run_training`] reads as its steps, in the way icefall's
+`train_one_epoch`/`compute_loss` do: [`train_step`] (forward, backward, clip, optimizer), [`evaluate_splits`],
+[`_TrainWindow`] (what is logged every `logging_steps`), checkpointing, and [`train_one_epoch`] that strings them
+together.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
@@ -36,13 +37,14 @@ from ..metrics import cer
 from ..text.policy import TranscriptPolicy
 from ..transcription import BatchTranscriber
 from .checkpoints import LoopState, load_checkpoint, resolve_checkpoint, save_checkpoint
+from .hub import create_hub_repo, push_model_folder
 from .model_card import write_model_card
 from .plots import METRICS_FIELDS, plot_metrics
 
 
 @dataclass
 class TrainingLoopConfig:
-    """Optimization, evaluation and checkpointing options of the training loop."""
+    """Optimization, evaluation, checkpointing, logging and Hub options of the training loop."""
 
     output_dir: str = field(metadata={"help": "Where checkpoints, the final model, metrics.csv and plots go."})
     seed: int = field(default=42, metadata={"help": "Seed for initialization, shuffling, augmentation and SpecAugment."})
@@ -73,6 +75,30 @@ class TrainingLoopConfig:
     record_sample_order: bool = field(
         default=False, metadata={"help": "Write the utterance ids each process trains on, per epoch, to sample_order/ (audits data order)."}
     )
+    logging_dir: str | None = field(
+        default=None, metadata={"help": "Tracker (TensorBoard) logs; default <output_dir>/runs, as transformers does. Never uploaded."}
+    )
+    push_to_hub: bool = field(
+        default=False,
+        metadata={"help": "At the end of training, upload the final model, processor, card and plots to the Hub (not the "
+                  "checkpoints, logs, metrics.csv or evaluation outputs). The repository is created when training starts."},
+    )
+    hub_model_id: str | None = field(
+        default=None, metadata={"help": "Hub repository (name or namespace/name); default: the name of output_dir."}
+    )
+    hub_private_repo: bool | None = field(
+        default=None, metadata={"help": "Create the Hub repository private (default: the account's default visibility)."}
+    )
+
+    @property
+    def resolved_logging_dir(self) -> Path:
+        """`logging_dir`, or `<output_dir>/runs` where the transformers TensorBoard callback writes too."""
+        return Path(self.logging_dir) if self.logging_dir else Path(self.output_dir) / "runs"
+
+    @property
+    def resolved_hub_model_id(self) -> str:
+        """`hub_model_id`, or the name of `output_dir` (as the transformers `Trainer` names it)."""
+        return self.hub_model_id or Path(self.output_dir).resolve().name
 
 
 @dataclass
@@ -172,7 +198,8 @@ def make_accelerator(config: TrainingLoopConfig) -> Accelerator:
         mixed_precision=config.mixed_precision,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         log_with=trackers or None,
-        project_dir=config.output_dir,
+        # tracker logs go to logging_dir, kept apart from the model files that are uploaded
+        project_config=ProjectConfiguration(project_dir=config.output_dir, logging_dir=str(config.resolved_logging_dir)),
     )
 
 
@@ -235,6 +262,12 @@ def evaluate_splits(
     return results
 
 
+def evaluation_line(step: int, epoch: float, results: dict[str, dict[str, float]]) -> str:
+    """The console line of one evaluation: `step 200 (epoch 1.00) | dev loss 0.412 cer 0.1775`."""
+    splits = (f"{split} loss {values.get('loss', float('nan')):.3f} cer {values['cer']:.4f}" for split, values in results.items())
+    return " | ".join([f"step {step} (epoch {epoch:.2f})", *splits])
+
+
 def _record_sample_order(output_dir: Path, epoch: int, rank: int, ids: list[str]) -> None:
     order_file = output_dir / "sample_order" / f"epoch{epoch}_rank{rank}.txt"
     order_file.parent.mkdir(exist_ok=True)
@@ -278,6 +311,8 @@ class _Run:
         results = evaluate_splits(self.task, self.model, self.accelerator, self.config, limit)
         for split, values in results.items():
             self.metrics.write(step, epoch, split, values)
+        if self.accelerator.is_main_process:
+            tqdm.write(evaluation_line(step, epoch, results))  # above the progress bar, which stays in place
         return results
 
     def should_stop(self, requested: bool) -> bool:
@@ -327,13 +362,18 @@ def train_one_epoch(run: _Run, epoch: int, stop: _StopRequest) -> bool:
 
 
 def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Accelerator) -> dict[str, Any]:
-    """Train, evaluate, checkpoint; write the final model, metrics.csv, plots and model card into `output_dir`.
+    """Train, evaluate, checkpoint; write the final model, metrics.csv, plots and model card into `output_dir`, and
+    with `push_to_hub` upload the model folder (without the run's artefacts) to `hub_model_id`.
 
     Returns:
-        `dict` with the final evaluation metrics per split (`eval`), `stopped_early`, `step` and the plots written.
+        `dict` with the final evaluation metrics per split (`eval`), `stopped_early`, `step`, the plots written and
+        the Hub commit (`hub_commit`) when pushed.
     """
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    repo_id = None
+    if config.push_to_hub and accelerator.is_main_process:  # before training: no login or a taken name fails now
+        repo_id = create_hub_repo(config.resolved_hub_model_id, config.hub_private_repo)
     set_seed(config.seed)
     sampler = DurationBucketBatchSampler(
         column(task.train_dataset, "duration"), config.max_batch_seconds, config.max_batch_size,
@@ -389,7 +429,14 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
         task.save_pretrained(output_dir)
         (output_dir / "eval_results.json").write_text(json.dumps(final, indent=1))
         result["plots"] = [str(p) for p in plot_metrics(output_dir / "metrics.csv", output_dir / "plots")]
-        write_model_card(output_dir, task.describe, final, config)
+        describe = {"model_type": getattr(task.model.config, "model_type", None), **task.describe}
+        write_model_card(output_dir, describe, final, config, repo_id)
+        if repo_id is not None:
+            result["hub_commit"] = push_model_folder(
+                output_dir, repo_id, private=config.hub_private_repo, commit_message=f"ko_asr training, step {state.step}",
+                local_dirs=(config.resolved_logging_dir,),
+            )
+            accelerator.print(f"pushed {output_dir} to the Hub: {result['hub_commit']}")
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return result

@@ -1,4 +1,4 @@
-"""metrics.csv -> PNG curves of loss and CER per step and per epoch, train and eval."""
+"""metrics.csv -> PNG curves of loss and CER per step and per epoch (train and eval), and the learning rate per step."""
 
 from __future__ import annotations
 
@@ -36,8 +36,17 @@ def _series(rows: list[dict], name: str, x: str) -> dict[str, tuple[list[float],
     }
 
 
+#: (metric, axis label, x axes drawn): the learning rate is a schedule of steps, so it has no per-epoch curve.
+CURVES = (
+    ("loss", "CTC / cross-entropy loss", ("step", "epoch")),
+    ("cer", "CER (spaces removed)", ("step", "epoch")),
+    ("learning_rate", "learning rate", ("step",)),
+)
+
+
 def plot_metrics(metrics_csv: str | Path, output_dir: str | Path) -> list[Path]:
-    """Draw `{loss,cer}_per_{step,epoch}.png` from a metrics.csv written by the training loop.
+    """Draw `{loss,cer}_per_{step,epoch}.png` and `learning_rate_per_step.png` from a metrics.csv written by the
+    training loop.
 
     Per epoch (numbered from 1), train values are the means over the epoch's logged steps and eval values are the
     evaluations at the epoch's end. Returns the written paths.
@@ -46,8 +55,8 @@ def plot_metrics(metrics_csv: str | Path, output_dir: str | Path) -> list[Path]:
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, label in (("loss", "CTC / cross-entropy loss"), ("cer", "CER (spaces removed)")):
-        for x in ("step", "epoch"):
+    for name, label, axes in CURVES:
+        for x in axes:
             series = _series(rows, name, x)
             if x == "epoch":  # eval at epoch ends only: integer epochs
                 series = {
@@ -63,7 +72,7 @@ def plot_metrics(metrics_csv: str | Path, output_dir: str | Path) -> list[Path]:
                 axis.plot(xs, ys, marker="o" if x == "epoch" or len(xs) < 30 else None, label=split)
             axis.set_xlabel("optimizer step" if x == "step" else "epoch")
             axis.set_ylabel(label)
-            if name == "cer":
+            if name in ("cer", "learning_rate"):
                 axis.set_ylim(bottom=0)
             axis.grid(alpha=0.3)
             axis.legend()
