@@ -24,7 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 SPACE = REPO / "space"
 SPACE_FILES = ("app.py", "README.md", "requirements.txt", "packages.txt")
 # What a model directory needs at inference; checkpoints, logs and evaluation outputs stay behind.
-MODEL_FILE_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".md", ".model")
+# ".py": saved DeepSpeech2 models carry their own code (auto_map), so the bundled model loads with trust_remote_code
+# too, like the folder it was copied from.
+MODEL_FILE_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".md", ".model", ".py")
 
 
 def copy_package(target: Path) -> int:
