@@ -62,9 +62,9 @@ space-bundle: $(STAMP)
 	$(BIN)/python scripts/build_space_bundle.py --model $(DEMO_DIR) --corpus data/synthetic-demo --output build/space
 
 lint: $(STAMP)
-	$(BIN)/ruff check ko_asr tests benchmarks recipes space scripts
+	$(BIN)/ruff check ko_asr ko_asr_cli.py tests benchmarks recipes space scripts
 
 # Every benchmark script in turn (tens of minutes on 2 cores); figures are recorded in benchmarks/BENCHMARKS.md.
 bench: system-deps $(STAMP)
-	@for script in text model data train space; do echo "== benchmarks/$$script.py"; $(BIN)/python benchmarks/$$script.py; done
+	@for script in text model data train space cli; do echo "== benchmarks/$$script.py"; $(BIN)/python benchmarks/$$script.py; done
 	$(BIN)/python benchmarks/space.py --repeat 14

@@ -2,6 +2,8 @@
 
 Importing it registers DeepSpeech2 with the transformers Auto classes (no `trust_remote_code`), so
 `AutoModelForCTC`, `AutoProcessor` and `pipeline("automatic-speech-recognition")` load saved DeepSpeech2 models.
+Registering needs the classes, hence torch and transformers (seconds): the `ko-asr` console script therefore starts in
+the top-level `ko_asr_cli` module, which imports this package only after its arguments have parsed.
 """
 
 from transformers import (

@@ -1,11 +1,14 @@
-"""The `ko-asr` command."""
+"""What the `ko-asr` commands do. Their arguments and help live in the top-level `ko_asr_cli` module (the console
+script's entry point), which imports this module only once the arguments have parsed; `main` and `build_parser` are
+re-exported here for `python -m ko_asr.cli` and for callers that import the package anyway."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
+
+from ko_asr_cli import build_parser, main
 
 
 def _normalize(args: argparse.Namespace) -> int:
@@ -60,10 +63,15 @@ def _normalize(args: argparse.Namespace) -> int:
 def _synth(args: argparse.Namespace) -> int:
     from .data import generate_synthetic_corpus
 
-    root = generate_synthetic_corpus(
-        args.root, size=args.size, seed=args.seed, num_proc=args.num_proc,
-        write_scripts=not args.no_scripts, eval_level=not args.flat_eval, overwrite=args.overwrite,
-    )
+    try:
+        root = generate_synthetic_corpus(
+            args.root, size=args.size, seed=args.seed, num_proc=args.num_proc,
+            write_scripts=not args.no_scripts, eval_level=not args.flat_eval, overwrite=args.overwrite,
+        )
+    except FileExistsError:  # the library's message names its keyword argument; here it is a flag
+        print(f"ko-asr synth: {args.root} is not empty and holds no synthetic corpus; pass --overwrite to replace it "
+              "(this deletes the files in it)", file=sys.stderr)
+        return 1
     print((root / "README.txt").read_text(encoding="utf-8").strip())
     return 0
 
@@ -80,79 +88,167 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _transcribe(args: argparse.Namespace) -> int:
-    from transformers import pipeline
 
-    # Importing ko_asr registered the Auto classes. Files come in through the same front door as the Space's.
-    from .audio_io import SAMPLING_RATE, AudioError, load_audio, validate_waveform
+def _device_problem(device: str | None) -> str | None:
+    """Why `--device` cannot work here, or `None`: said before the model loads rather than as a torch error."""
+    if device is None:
+        return None
+    import torch
 
-    asr = pipeline("automatic-speech-recognition", model=args.model)
-    failed = 0
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        return f"--device {device}: not a device; use cpu, cuda, cuda:N, mps, ..."
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            return f"--device {device}: no CUDA device is available on this machine (use --device cpu)"
+        if parsed.index is not None and parsed.index >= count:
+            return f"--device {device}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        return f"--device {device}: MPS (Apple silicon) is not available on this machine (use --device cpu)"
+    return None
+
+
+def _output_paths(args: argparse.Namespace) -> dict[str, Path] | str:
+    """Each input's output file under `--output-dir` (named after the input), or why they cannot be written."""
+    from .transcript_formats import EXTENSIONS
+
+    directory = Path(args.output_dir)
+    if directory.exists() and not directory.is_dir():
+        return f"--output-dir {directory}: exists and is not a directory"
+    targets: dict[str, Path] = {}
+    owners: dict[Path, str] = {}
     for path in args.audio:
-        # A bad file is one line on stderr (its message names it); the others are still transcribed.
-        try:
-            waveform = load_audio(path)
-            validate_waveform(waveform, name=path)
-        except AudioError as error:
-            print(f"ko-asr transcribe: {error}", file=sys.stderr)
-            failed += 1
-            continue
-        result = asr({"raw": waveform, "sampling_rate": SAMPLING_RATE}, chunk_length_s=args.chunk_length_s or None)
-        print(f"{path}\t{result['text']}", flush=True)
+        target = directory / (Path(path).stem + EXTENSIONS[args.format])
+        if owners.setdefault(target, path) != path:  # a.wav and a.mp3, or x/a.wav and y/a.wav
+            return f"{owners[target]} and {path} would both be written to {target}; transcribe them separately"
+        targets[path] = target
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return f"--output-dir {directory}: {error.strerror or error}"
+    return targets
+
+
+def _transcribe(args: argparse.Namespace) -> int:
+    import math
+    from collections import defaultdict
+
+    from tqdm.auto import tqdm
+
+    # Files come in through the same front door as the Space's (looked up on the module at call time).
+    from . import audio_io
+    from .transcript_formats import render, timed_transcript
+    from .transcription import LongFormOptions
+
+    def refuse(message: str) -> int:  # a user error: one line, no traceback, nothing transcribed
+        print(f"ko-asr transcribe: {message}", file=sys.stderr)
+        return 2
+
+    # Everything that can be checked without the model is checked first: loading takes seconds.
+    if args.output_dir is None and args.format in ("srt", "vtt") and len(args.audio) > 1:
+        return refuse(f"--format {args.format} on stdout takes one audio file; pass --output-dir for {len(args.audio)}")
+    targets = _output_paths(args) if args.output_dir is not None else {}
+    if isinstance(targets, str):
+        return refuse(targets)
+    if problem := _device_problem(args.device):
+        return refuse(problem)
+    asr = _load_pipeline(args)
+    if isinstance(asr, str):
+        return refuse(asr)
+
+    from .transcription import transcriber_for
+
+    # The family's own call arguments (CTC: word offsets and chunking; Whisper: language, 30 s windows, segment
+    # times), as the Space uses them; the pipeline's tokenizer stands in for the processor.
+    transcriber = transcriber_for(asr.model, asr.tokenizer)
+    # 0 never chunks; short chunks get proportionally less context, as the pipeline needs chunks longer than both strides
+    options = LongFormOptions(args.chunk_length_s or math.inf, stride_length_s=min(2.0, args.chunk_length_s / 6))
+    timestamps = args.format != "text"
+    if timestamps and not transcriber.word_timestamps and not args.quiet:
+        print("ko-asr transcribe: note: " + (
+            "this model times segments only (Whisper has no word timing without alignment heads); json `words` is null"
+            if transcriber.segment_timestamps else "this model gives no timestamps; each file is one segment spanning it"
+        ), file=sys.stderr)
+
+    progress = tqdm(total=len(args.audio), desc="transcribing", unit="file", file=sys.stderr,
+                    disable=args.quiet or not sys.stderr.isatty())
+    failed = written = 0
+    for first in range(0, len(args.audio), args.batch_size):
+        loaded = []
+        for path in args.audio[first:first + args.batch_size]:
+            # A bad file is one line on stderr (its message names it); the others are still transcribed.
+            try:
+                waveform = audio_io.load_audio(path)
+                audio_io.validate_waveform(waveform, name=path)
+            except audio_io.AudioError as error:
+                progress.write(f"ko-asr transcribe: {error}", file=sys.stderr)
+                failed += 1
+                progress.update()
+                continue
+            loaded.append((path, waveform, waveform.size / audio_io.SAMPLING_RATE))
+        # One pipeline call per group of files that take the same arguments (chunked or not), batch_size at a time.
+        groups: dict[str, list[int]] = defaultdict(list)
+        calls = [transcriber.pipeline_kwargs(seconds, options, timestamps=timestamps) for _, _, seconds in loaded]
+        for index, call in enumerate(calls):
+            groups[repr(sorted(call.items()))].append(index)
+        results: dict[int, dict] = {}
+        for members in groups.values():
+            inputs = [{"raw": loaded[i][1], "sampling_rate": audio_io.SAMPLING_RATE} for i in members]
+            results.update(zip(members, asr(inputs, **calls[members[0]])))
+        for index, (path, _, seconds) in enumerate(loaded):
+            transcript = timed_transcript(path, results[index], seconds, transcriber.word_timestamps,
+                                          transcriber.segment_timestamps)
+            if targets:
+                targets[path].write_text(render(transcript, args.format), encoding="utf-8")
+                written += 1
+            else:  # several files share stdout: text lines carry their path, json is one object per line
+                sys.stdout.write(render(transcript, args.format, with_path=args.format in ("text", "json")))
+                sys.stdout.flush()
+            progress.update()
+    progress.close()
+    if targets and not args.quiet:
+        print(f"ko-asr transcribe: wrote {written} {args.format} file(s) to {args.output_dir}", file=sys.stderr)
     if failed:
         print(f"ko-asr transcribe: {failed} of {len(args.audio)} files could not be transcribed", file=sys.stderr)
     return 1 if failed else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ko-asr", description="Korean speech recognition tools.")
-    commands = parser.add_subparsers(dest="command", required=True)
+def _load_pipeline(args: argparse.Namespace):
+    """The `automatic-speech-recognition` pipeline of `args.model`, or one line saying why it cannot be loaded."""
+    import os
+    import re
 
-    normalize = commands.add_parser("normalize", help="normalize raw KsponSpeech transcript lines")
-    normalize.add_argument("path", help="file with one raw transcript per line (UTF-8 or CP949), or - for stdin")
-    normalize.add_argument("--policy", choices=("spelling", "phonetic"), default="spelling")
-    normalize.add_argument("--unintelligible", choices=("remove", "drop", "token"), default="remove")
-    normalize.add_argument("--show-tokens", action="store_true", help="also print token ids and their decoding")
-    normalize.add_argument("--units", choices=("syllable", "jamo"), default="syllable")
-    normalize.set_defaults(handler=_normalize)
+    from transformers import pipeline
+    from transformers.utils import logging as transformers_logging
 
-    synth = commands.add_parser("synth", help="write the synthetic corpus in the AI Hub KsponSpeech layout")
-    synth.add_argument("root", help="output directory")
-    synth.add_argument("--size", choices=("tiny", "demo"), default="demo")
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--num-proc", type=int, default=None)
-    synth.add_argument("--no-scripts", action="store_true", help="do not write scripts/*.trn")
-    synth.add_argument("--flat-eval", action="store_true", help="eval folders without the KsponSpeech_eval/ level")
-    synth.add_argument("--overwrite", action="store_true")
-    synth.set_defaults(handler=_synth)
-
-    prepare = commands.add_parser("prepare", help="prepare (and cache) a KsponSpeech directory; print the load report")
-    prepare.add_argument("root")
-    prepare.add_argument("--policy", choices=("spelling", "phonetic"), default="spelling")
-    prepare.add_argument("--unintelligible", choices=("remove", "drop", "token"), default="remove")
-    prepare.add_argument("--num-proc", type=int, default=None)
-    prepare.add_argument("--cache-dir", default=None)
-    prepare.set_defaults(handler=_prepare)
-
-    transcribe = commands.add_parser(
-        "transcribe",
-        help="transcribe audio files with a saved model",
-        description="Print `PATH<tab>TRANSCRIPT` per file. A file that cannot be read or holds nothing to transcribe "
-        "(empty, too short, silent, not audio) is reported on stderr and skipped; the exit status is then 1.",
-    )
-    transcribe.add_argument("model", help="model directory or id")
-    transcribe.add_argument(
-        "audio", nargs="+", help="audio files: any rate and channel count; WAV/FLAC/OGG/MP3, M4A/WebM/... through FFmpeg; "
-        ".pcm is read as KsponSpeech PCM (16 kHz s16le mono)",
-    )
-    transcribe.add_argument("--chunk-length-s", type=float, default=20.0, help="0 disables chunking")
-    transcribe.set_defaults(handler=_transcribe)
-    return parser
+    if args.quiet:
+        transformers_logging.disable_progress_bar()
+    try:  # importing ko_asr registered DeepSpeech2 with the Auto classes the pipeline loads through
+        asr = pipeline("automatic-speech-recognition", model=args.model, device=args.device, batch_size=args.batch_size)
+    except Exception as error:  # noqa: BLE001 - whatever fails here is about the model the user named
+        reason = " ".join(str(error).split()) or type(error).__name__
+        if len(reason) > 240 and ". " in reason[:240]:  # transformers' longer messages go on to upgrade advice
+            reason = reason[: reason.rindex(". ", 0, 240) + 1]
+        if os.path.isdir(args.model):
+            return f"{args.model}: cannot load a speech recognition model from this directory ({reason})"
+        if os.path.exists(args.model):
+            return f"{args.model}: is a file; pass the directory the model was saved to"
+        if not re.fullmatch(r"[\w-][\w.-]*(/[\w-][\w.-]*)?", args.model):  # cannot be a Hub id either
+            return f"{args.model}: no such model directory"
+        return f"{args.model}: no such model directory, nor a Hub model id that could be loaded ({reason})"
+    if args.batch_size > 1 and asr.tokenizer is not None and asr.tokenizer.pad_token_id is None:
+        # The pipeline refuses to batch without a pad token although audio batches pad features, not text
+        # (offline Whisper tokenizers have none); end-of-text is the pad token the pipeline itself suggests.
+        asr.tokenizer.pad_token_id = asr.model.config.eos_token_id
+    return asr
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.handler(args)
+#: The commands `ko_asr_cli.main` dispatches to, by name.
+COMMANDS = {"normalize": _normalize, "synth": _synth, "prepare": _prepare, "transcribe": _transcribe}
+
+__all__ = ["COMMANDS", "build_parser", "main"]
 
 
 if __name__ == "__main__":

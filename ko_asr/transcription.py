@@ -80,9 +80,12 @@ class BatchTranscriber:
 
     #: Whether the family's `pipeline` output carries word timestamps.
     word_timestamps = False
+    #: Whether it can time segments (`pipeline_kwargs(..., timestamps=True)`) when it has no word times.
+    segment_timestamps = False
 
-    def pipeline_kwargs(self, seconds: float, options: LongFormOptions) -> dict[str, Any]:
-        """Arguments of an `automatic-speech-recognition` pipeline call on `seconds` of audio."""
+    def pipeline_kwargs(self, seconds: float, options: LongFormOptions, timestamps: bool = False) -> dict[str, Any]:
+        """Arguments of an `automatic-speech-recognition` pipeline call on `seconds` of audio; `timestamps` asks for
+        the finest times the family gives in the output's `chunks` (words, else segments, else none)."""
         return {}
 
     @torch.no_grad()
@@ -105,8 +108,9 @@ class CTCTranscriber(BatchTranscriber):
     def collator(self, augment: WaveformAugmenter | None = None) -> CTCCollator:
         return CTCCollator(self.processor, augment)
 
-    def pipeline_kwargs(self, seconds: float, options: LongFormOptions) -> dict[str, Any]:
-        """Word offsets always; chunking with strides past `options.chunk_length_s`."""
+    def pipeline_kwargs(self, seconds: float, options: LongFormOptions, timestamps: bool = False) -> dict[str, Any]:
+        """Word offsets always (they cost nothing beyond the greedy pass); chunking with strides past
+        `options.chunk_length_s`."""
         kwargs: dict[str, Any] = {"return_timestamps": "word"}
         if seconds > options.chunk_length_s:
             kwargs.update(chunk_length_s=options.chunk_length_s, stride_length_s=options.stride_length_s)
@@ -132,16 +136,21 @@ class Seq2SeqTranscriber(BatchTranscriber):
     decoder_start_token_id: int = 0
     #: Whisper takes a language and task in `generate`; other seq2seq models do not.
     language_prompts: bool = True
+    #: Whisper predicts segment timestamp tokens. Word times would need its cross-attention alignment heads, which a
+    #: fine-tuned or randomly initialized checkpoint does not name, so segments are the finest it gives here.
+    segment_timestamps: bool = False
 
     def collator(self, augment: WaveformAugmenter | None = None) -> Seq2SeqCollator:
         return Seq2SeqCollator(self.processor, self.decoder_start_token_id, augment)
 
-    def pipeline_kwargs(self, seconds: float, options: LongFormOptions) -> dict[str, Any]:
-        """Whisper: a fixed language (no detection) and 30 s windows past its input length; other seq2seq models: a
-        plain call."""
+    def pipeline_kwargs(self, seconds: float, options: LongFormOptions, timestamps: bool = False) -> dict[str, Any]:
+        """Whisper: a fixed language (no detection), 30 s windows past its input length and, on request, segment
+        timestamps; other seq2seq models: a plain call."""
         kwargs: dict[str, Any] = {}
         if self.language_prompts:
             kwargs["generate_kwargs"] = {"language": options.language, "task": "transcribe"}
+        if timestamps and self.segment_timestamps:
+            kwargs["return_timestamps"] = True
         if self.language_prompts and seconds > WHISPER_WINDOW_SECONDS:
             # The pipeline calls chunking "experimental" for seq2seq models; 30 s windows merged on their overlaps
             # are deliberate here (tests/test_serving_service.py), so the per-call warning is silenced.
@@ -163,9 +172,10 @@ class Seq2SeqTranscriber(BatchTranscriber):
 def transcriber_for(model, processor, generate_kwargs: dict[str, Any] | None = None) -> BatchTranscriber:
     """The [`BatchTranscriber`] of `model`'s family: seq2seq for encoder-decoder configs, CTC otherwise."""
     if getattr(model.config, "is_encoder_decoder", False):
+        whisper = getattr(model.config, "model_type", None) == "whisper"
         return Seq2SeqTranscriber(
             processor, dict(generate_kwargs or {}), model.config.decoder_start_token_id,
-            language_prompts=getattr(model.config, "model_type", None) == "whisper",
+            language_prompts=whisper, segment_timestamps=whisper,
         )
     return CTCTranscriber(processor, dict(generate_kwargs or {}))
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import datasets
 
 from ..text.policy import TranscriptPolicy
 from .duration import DurationLimits, filter_by_duration
 from .ksponspeech import load_ksponspeech
-from .speech_dataset import load_speech_dataset
+from .speech_dataset import folder_splits, load_speech_dataset
 from .synthetic import generate_synthetic_corpus
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,9 @@ def load_corpus(
         dataset (`str`): `"synthetic"` (generated in the AI Hub layout under `data_root` on first use, then read by
             the KsponSpeech loader), `"ksponspeech"` (the AI Hub corpus at `data_root`), or any source of
             [`load_speech_dataset`] (a folder with a manifest, a `datasets` name).
-        splits (`Sequence[str]`): the splits wanted; every one must exist.
+        splits (`Sequence[str]`): the splits wanted; every one must exist (a `ValueError` lists those that do). A
+            folder whose manifest has no `split` column is one split: it answers to one requested name, and asking
+            it for two would score or train on the same rows under both, so that is refused.
         policy (`str` or [`TranscriptPolicy`], *optional*, defaults to `"spelling"`): how transcripts are
             normalized (a policy name, or the whole policy with its `u/` and punctuation choices).
         min_duration, max_duration (`float`, *optional*): utterances outside are skipped and counted (in the
@@ -59,15 +62,16 @@ def load_corpus(
             splits=list(dict.fromkeys(splits)), num_proc=num_proc, cache_dir=cache_dir,
             min_duration=limits.min_seconds, max_duration=limits.max_seconds,
         )
-    loaded = load_speech_dataset(data_root or dataset, policy=policy, num_proc=num_proc)
-    if isinstance(loaded, datasets.Dataset):
-        loaded = datasets.DatasetDict({"train": loaded})
-    missing = [s for s in splits if s not in loaded]
-    if missing:
-        raise ValueError(f"{dataset}: no split(s) {missing}; it has {list(loaded)}")
+    source, requested = data_root or dataset, list(dict.fromkeys(splits))
+    if len(requested) > 1 and Path(source).is_dir() and folder_splits(source) is None:
+        raise ValueError(
+            f"{source}: its manifest has no `split` column, so the folder is one split and cannot be all of "
+            f"{requested}; ask for one split, or add a `split` column naming each row's split"
+        )
     result = {}
-    for split in dict.fromkeys(splits):
-        result[split], counts = filter_by_duration(loaded[split], limits)
+    for split in requested:  # each split alone: a named source loads and adapts only what is asked for
+        loaded = load_speech_dataset(source, split=split, policy=policy, num_proc=num_proc)
+        result[split], counts = filter_by_duration(loaded, limits)
         if any(counts.values()):
             logger.warning("%s[%s]: skipped by duration: %s", dataset, split, counts)
     return datasets.DatasetDict(result)

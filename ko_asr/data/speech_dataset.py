@@ -28,6 +28,8 @@ AUDIO_COLUMNS = ("audio", "file_name", "file", "path", "audio_path")
 TEXT_COLUMNS = ("text", "transcription", "sentence", "transcript", "normalized_text", "raw_text")
 ID_COLUMNS = ("id", "utt_id", "utterance_id", "key", "segment_id")
 MANIFESTS = ("metadata.csv", "manifest.csv")
+#: A manifest column naming each row's split (`train`, `test`, ...); without it a folder is one split.
+SPLIT_COLUMN = "split"
 AUDIO_STORAGE = datasets.Features({"path": datasets.Value("string"), "bytes": datasets.Value("binary")})
 FLAC_BLOCK_SAMPLES = 4096  # libsndfile's FLAC frame length at 16 kHz
 
@@ -62,21 +64,68 @@ def _existing_form(path: Path) -> str:
     return str(path)
 
 
-def _read_folder(folder: Path) -> datasets.Dataset:
-    """A folder with `metadata.csv` (audiofolder style, `file_name` column) or `manifest.csv`."""
+def _read_manifest(folder: Path) -> tuple[Path, list[dict[str, str]]]:
     manifest = next((folder / name for name in MANIFESTS if (folder / name).is_file()), None)
     if manifest is None:
         raise FileNotFoundError(f"{folder}: no {' or '.join(MANIFESTS)} describing the audio files")
     rows = list(csv.DictReader(io.StringIO(read_text_file(manifest), newline="")))  # UTF-8 (BOM or not) or CP949
     if not rows:
         raise ValueError(f"{manifest}: no rows")
+    return manifest, rows
+
+
+def _manifest_splits(manifest: Path, rows: list[dict[str, str]]) -> list[str] | None:
+    if SPLIT_COLUMN not in rows[0]:
+        return None
+    names = [row[SPLIT_COLUMN].strip() for row in rows]
+    if not all(names):
+        raise ValueError(f"{manifest}: {names.count('')} rows have an empty `{SPLIT_COLUMN}`")
+    return list(dict.fromkeys(names))
+
+
+def folder_splits(folder: str | os.PathLike[str]) -> list[str] | None:
+    """The splits a folder's manifest names in its `split` column (in order of appearance), or `None` when it has
+    no such column: the folder is then one split, which answers to whichever name is asked for."""
+    return _manifest_splits(*_read_manifest(Path(folder)))
+
+
+def _read_folder(folder: Path, split: str | None = None) -> datasets.Dataset | datasets.DatasetDict:
+    """A folder with `metadata.csv` (audiofolder style, `file_name` column) or `manifest.csv`.
+
+    A `split` column divides the rows: all splits as a `DatasetDict`, or the one `split` asked for (refused with
+    the list of splits when absent). Without one the folder is one split: a `Dataset`, whatever `split` asks for.
+    """
+    manifest, rows = _read_manifest(folder)
+    available = _manifest_splits(manifest, rows)
+    if available is not None:
+        if split is not None and split not in available:
+            raise ValueError(f"{folder}: no split {split!r}; the `{SPLIT_COLUMN}` column of {manifest.name} has {available}")
+        rows = [{**row, SPLIT_COLUMN: row[SPLIT_COLUMN].strip()} for row in rows]
+        rows = [row for row in rows if split is None or row[SPLIT_COLUMN] == split]
     audio = _pick(list(rows[0]), None, AUDIO_COLUMNS, "audio", str(manifest))
     table = {name: [row[name] for row in rows] for name in rows[0]}
     table[audio] = [_existing_form(folder / row[audio]) for row in rows]
     missing = [p for p in table[audio] if not os.path.isfile(p)]
     if missing:
         raise FileNotFoundError(f"{manifest}: {len(missing)} listed audio files do not exist, e.g. {missing[:3]}")
-    return datasets.Dataset.from_dict(table)
+    if available is None or split is not None:
+        return datasets.Dataset.from_dict(table)
+    names = table.pop(SPLIT_COLUMN)
+    return datasets.DatasetDict({
+        name: datasets.Dataset.from_dict({key: [v for v, n in zip(values, names) if n == name] for key, values in table.items()})
+        for name in available
+    })
+
+
+def _select_split(source: datasets.Dataset | datasets.DatasetDict, split: str, name: str) -> datasets.Dataset:
+    """`split` of an in-memory dataset: a `DatasetDict`'s entry, or a `Dataset` that is that split (or has no name)."""
+    if isinstance(source, datasets.DatasetDict):
+        if split not in source:
+            raise ValueError(f"{name}: no split {split!r}; it has {list(source)}")
+        return source[split]
+    if source.split is not None and str(source.split) != split:
+        raise ValueError(f"{name}: it is the {str(source.split)!r} split, not {split!r}")
+    return source
 
 
 def _adapt(
@@ -158,7 +207,10 @@ def load_speech_dataset(
             A local folder with `metadata.csv` (audiofolder style) or `manifest.csv` listing audio files and
             transcripts; a `datasets.Dataset` / `DatasetDict`; or a name for `datasets.load_dataset` (a Hub id when
             online, a packaged builder such as `"audiofolder"` with `data_dir=` offline).
-        split (`str`, *optional*): passed to `load_dataset` for a named source.
+        split (`str`, *optional*): the split to return, as a `Dataset`; never ignored. A named source passes it to
+            `load_dataset`; a folder takes the rows of its manifest's `split` column that have this value, or all
+            rows when the manifest has no such column (one split answers to any name); a `DatasetDict` its entry.
+            A split the source does not have raises a `ValueError` that lists those it has.
         audio_column, text_column, id_column (`str`, *optional*): column names; guessed from common ones.
         policy (`str`, [`TranscriptPolicy`] or `None`, *optional*, defaults to `"spelling"`): KsponSpeech
             normalization policy for `text`; `None` keeps the transcript as given (stripped, NFC).
@@ -174,9 +226,11 @@ def load_speech_dataset(
         policy = TranscriptPolicy(policy=policy)
     name = str(source) if not isinstance(source, (datasets.Dataset, datasets.DatasetDict)) else "dataset"
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir() and not load_kwargs:
-        source = _read_folder(Path(source))
+        source = _read_folder(Path(source), split)
     elif isinstance(source, (str, os.PathLike)):
-        source = datasets.load_dataset(str(source), split=split, **load_kwargs)
+        source = datasets.load_dataset(str(source), split=split, **load_kwargs)  # refuses an unknown split itself
+    elif split is not None:
+        source = _select_split(source, split, name)
     adapt = lambda d, where: _adapt(d, where, audio_column, text_column, id_column, policy, num_proc)  # noqa: E731
     if isinstance(source, datasets.DatasetDict):
         return datasets.DatasetDict({key: adapt(value, f"{name}[{key}]") for key, value in source.items()})

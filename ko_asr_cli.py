@@ -1,0 +1,124 @@
+"""The `ko-asr` command line: its arguments and help.
+
+This module is the console script's entry point and stays outside the `ko_asr` package on purpose: importing
+`ko_asr` registers DeepSpeech2 with the transformers Auto classes, which imports torch and transformers (seconds),
+and Python runs a package's `__init__` before any of its modules. Here only the standard library is imported, so
+`ko-asr --help` and argument errors answer at once; a command's own code (`ko_asr.cli`) is imported once the
+arguments have parsed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+#: `ko_asr.transcript_formats.FORMATS`, spelled out so that building the parser imports nothing of ko_asr.
+FORMATS = ("text", "json", "srt", "vtt")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line naming the command, the problem and where help is (argparse would print the
+    whole usage first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)  # a ValueError reads "invalid _positive_int value: 'x'"
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not number >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {value}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `ko-asr` parser; the parsed `command` is a key of `ko_asr.cli.COMMANDS`."""
+    parser = _Parser(prog="ko-asr", description="Korean speech recognition tools.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    normalize = commands.add_parser("normalize", help="normalize raw KsponSpeech transcript lines")
+    normalize.add_argument("path", help="file with one raw transcript per line (UTF-8 or CP949), or - for stdin")
+    normalize.add_argument("--policy", choices=("spelling", "phonetic"), default="spelling")
+    normalize.add_argument("--unintelligible", choices=("remove", "drop", "token"), default="remove")
+    normalize.add_argument("--show-tokens", action="store_true", help="also print token ids and their decoding")
+    normalize.add_argument("--units", choices=("syllable", "jamo"), default="syllable")
+
+    synth = commands.add_parser("synth", help="write the synthetic corpus in the AI Hub KsponSpeech layout")
+    synth.add_argument("root", help="output directory")
+    synth.add_argument("--size", choices=("tiny", "demo"), default="demo")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--num-proc", type=int, default=None)
+    synth.add_argument("--no-scripts", action="store_true", help="do not write scripts/*.trn")
+    synth.add_argument("--flat-eval", action="store_true", help="eval folders without the KsponSpeech_eval/ level")
+    synth.add_argument("--overwrite", action="store_true", help="replace ROOT even if it holds other files (deletes them)")
+
+    prepare = commands.add_parser("prepare", help="prepare (and cache) a KsponSpeech directory; print the load report")
+    prepare.add_argument("root")
+    prepare.add_argument("--policy", choices=("spelling", "phonetic"), default="spelling")
+    prepare.add_argument("--unintelligible", choices=("remove", "drop", "token"), default="remove")
+    prepare.add_argument("--num-proc", type=int, default=None)
+    prepare.add_argument("--cache-dir", default=None)
+
+    transcribe = commands.add_parser(
+        "transcribe",
+        help="transcribe audio files with a saved model",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""\
+Transcribe audio files with a saved model (a directory, or a Hub id already in the cache).
+
+Output (--format), on stdout or with --output-dir one file per input named after it (speech.wav -> speech.srt):
+  text  the transcript; on stdout `PATH<tab>TRANSCRIPT`, one line per file
+  json  path, text, duration, timestamps ("word", "segment" or null), words and segments with start/end seconds;
+        on stdout one object per line (JSON Lines)
+  srt   SubRip subtitles, one cue per segment (stdout takes one input; use --output-dir for several)
+  vtt   WebVTT subtitles, likewise
+
+Timestamps: CTC models (DeepSpeech2) time every word; segments are words grouped at pauses of at least 0.5 s,
+none longer than 7 s. Whisper models time segments only (word timing would need alignment heads): their json
+`words` is null. Other seq2seq models give no times: one segment spans the file.
+
+A file that cannot be read or holds nothing to transcribe (empty, too short, silent, not audio) is reported on
+stderr, one line, and skipped; the exit status is then 1. A model that cannot be loaded or a bad option is one line
+on stderr and exit status 2.""",
+    )
+    transcribe.add_argument("model", help="model directory or Hub id")
+    transcribe.add_argument(
+        "audio", nargs="+", help="audio files: any rate and channel count; WAV/FLAC/OGG/MP3, M4A/WebM/... through FFmpeg; "
+        ".pcm is read as KsponSpeech PCM (16 kHz s16le mono)",
+    )
+    transcribe.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    transcribe.add_argument("--output-dir", metavar="DIR", help="write one file per input into DIR instead of stdout")
+    transcribe.add_argument(
+        "--device", help="where the model runs: cpu, cuda, cuda:1, mps, ... (default: the first accelerator, else cpu)"
+    )
+    transcribe.add_argument(
+        "--batch-size", type=_positive_int, default=1,
+        help="files (or chunks of a long file) per forward pass (the pipeline's batch_size; default 1)",
+    )
+    transcribe.add_argument(
+        "--chunk-length-s", type=_seconds, default=20.0,
+        help="CTC models: audio longer than this is transcribed in overlapping chunks (default 20; 0 never chunks). "
+        "Whisper always uses its 30 s windows",
+    )
+    transcribe.add_argument("--quiet", action="store_true", help="no progress bar or notes on stderr (errors still)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `ko-asr` with `argv` (default `sys.argv[1:]`) and return its exit status."""
+    args = build_parser().parse_args(argv)
+    commands = importlib.import_module("ko_asr.cli").COMMANDS  # the heavy imports start here
+    return commands[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
