@@ -50,7 +50,7 @@ test: system-deps browser-deps $(STAMP)
 # The demo Space on http://127.0.0.1:7860 with the models under outputs/ (run `make demo` first) and $$KO_ASR_MODELS.
 # Online, unlike every other target, so KO_ASR_MODELS may name Hub ids. GNU make has no target-specific `unexport`;
 # an empty value is "not set" to huggingface_hub, datasets and transformers, and a command-line assignment still
-# wins (`make space HF_HUB_OFFLINE=1` serves offline).
+# wins (`make space HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1` serves fully offline).
 space: export HF_HUB_OFFLINE :=
 space: export HF_DATASETS_OFFLINE :=
 space: export TRANSFORMERS_OFFLINE :=

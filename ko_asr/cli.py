@@ -88,26 +88,14 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-
 def _device_problem(device: str | None) -> str | None:
     """Why `--device` cannot work here, or `None`: said before the model loads rather than as a torch error."""
     if device is None:
         return None
-    import torch
+    from .devices import device_problem
 
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError):
-        return f"--device {device}: not a device; use cpu, cuda, cuda:N, mps, ..."
-    if parsed.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            return f"--device {device}: no CUDA device is available on this machine (use --device cpu)"
-        if parsed.index is not None and parsed.index >= count:
-            return f"--device {device}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
-    if parsed.type == "mps" and not torch.backends.mps.is_available():
-        return f"--device {device}: MPS (Apple silicon) is not available on this machine (use --device cpu)"
-    return None
+    problem = device_problem(device)
+    return f"--device {device}: {problem}" if problem else None
 
 
 def _output_paths(args: argparse.Namespace) -> dict[str, Path] | str:

@@ -7,7 +7,8 @@ An `automatic-speech-recognition` pipeline result holds `text` and, when asked f
 
 SRT and VTT are written here rather than through a subtitle library: a cue is an index (SRT), a
 `start --> end` line and text, so the writers are a few lines, and the project keeps no dependency for them. Pure
-Python: the `ko-asr` command imports it before any model library.
+Python (the `ko-asr` entry module spells out `FORMATS` itself: importing this module runs `ko_asr/__init__`, which
+loads the model libraries).
 """
 
 from __future__ import annotations

@@ -87,13 +87,19 @@ def main(argv: list[str] | None = None) -> dict:
         {"model": args.model, "dataset": args.dataset, "policy": policy.policy, "splits": results}, indent=1))
     print(f"\nwritten: {output / 'metrics.json'}, {output}/transcripts_*.csv")
     card = Path(args.model) / "README.md"
-    if args.update_model_card and card.is_file():
+    saved_policy = TranscriptPolicy.from_tokenizer(processor)
+    if args.update_model_card and card.is_file() and saved_policy not in (None, policy):
+        # the card's table is the model under its own policy; scores under another one would read as the model's
+        print(f"model card left as it is: these scores use policy {policy}, the model was trained with {saved_policy}")
+    elif args.update_model_card and card.is_file():
         # a subset is not the split: the card names it with the datasets slicing notation
         named = {split if v["utterances"] == len(corpus[split]) else f"{split}[:{v['utterances']}]": v
                  for split, v in results.items()}
         update_model_card(card, named, args.dataset)
         print(f"model card updated: {card}")
     if args.push_to_hub:
+        if not Path(args.model).is_dir():
+            raise SystemExit(f"--push_to_hub uploads a local model folder; {args.model} is not one")
         repo_id = args.hub_model_id or Path(args.model).resolve().name
         print(f"pushed: {push_model_folder(args.model, repo_id, commit_message='ko_asr evaluation', local_dirs=(output,))}")
     return results

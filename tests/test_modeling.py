@@ -313,3 +313,18 @@ def test_config_saved_with_a_stray_preset_still_loads_the_model_it_describes(tmp
     path = tmp_path / "config.json"
     path.write_text(path.read_text().replace('"model_type"', '"preset": "tiny",\n  "model_type"'))
     assert DeepSpeech2Config.from_pretrained(tmp_path).hidden_size == 1024
+
+
+def test_a_saved_config_with_a_key_this_version_does_not_know_still_loads(tmp_path, caplog):
+    """A key written by a newer transformers (or set by a user) is kept with a warning when loading, as transformers
+    does; only direct construction refuses unknown keys."""
+    import json
+
+    DeepSpeech2Config.from_preset("tiny").save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**saved, "written_by_a_newer_version": 7}))
+    loaded = DeepSpeech2Config.from_pretrained(tmp_path)
+    assert loaded.written_by_a_newer_version == 7 and loaded.hidden_size == 16
+    assert "written_by_a_newer_version" in caplog.text
+    with pytest.raises(TypeError, match="unknown configuration keys"):
+        DeepSpeech2Config(written_by_a_newer_version=7)

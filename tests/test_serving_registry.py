@@ -102,13 +102,18 @@ def test_device_from_the_environment(gpus):
     gpus.count = 2
     assert select_device({"KO_ASR_DEVICE": "cpu"}) == "cpu"  # a GPU machine can still serve from the CPU
     assert select_device({"KO_ASR_DEVICE": "cuda:1"}) == "cuda:1"
-    with pytest.raises(ValueError, match=r"KO_ASR_DEVICE='cuda:2', but torch sees 2 CUDA device"):
+    with pytest.raises(ValueError, match=r"KO_ASR_DEVICE='cuda:2': this machine has 2 CUDA device\(s\), cuda:0 to cuda:1"):
         select_device({"KO_ASR_DEVICE": "cuda:2"})
-    with pytest.raises(ValueError, match=r"KO_ASR_DEVICE='gpu' is not a torch device"):
+    with pytest.raises(ValueError, match=r"KO_ASR_DEVICE='gpu': not a device"):
         select_device({"KO_ASR_DEVICE": "gpu"})
     gpus.count = 0
-    with pytest.raises(ValueError, match=r"KO_ASR_DEVICE='cuda', but torch sees 0 CUDA device"):
+    with pytest.raises(ValueError, match=r"KO_ASR_DEVICE='cuda': no CUDA device is available"):
         select_device({"KO_ASR_DEVICE": "cuda"})
+    import torch
+
+    if not torch.backends.mps.is_available():  # the same check as the CLI's --device: MPS refused where it is missing
+        with pytest.raises(ValueError, match=r"KO_ASR_DEVICE='mps': MPS \(Apple silicon\) is not available"):
+            select_device({"KO_ASR_DEVICE": "mps"})
 
 
 def test_the_service_loads_its_models_on_the_selected_device(gpus, monkeypatch, models_root):

@@ -194,7 +194,7 @@ def test_browser_microphone_recording_is_transcribed(browser, app_url, examples)
 
 def test_create_app_reads_its_settings_from_the_environment(monkeypatch, models_root, corpus, examples):
     monkeypatch.setenv("KO_ASR_DEVICE", "cuda:99")  # read at startup: a device this machine lacks is refused
-    with pytest.raises(ValueError, match=r"KO_ASR_DEVICE='cuda:99', but torch sees \d+ CUDA device"):
+    with pytest.raises(ValueError, match=r"KO_ASR_DEVICE='cuda:99': (no CUDA device|this machine has)"):
         load_app_module().create_app()
     monkeypatch.setenv("KO_ASR_DEVICE", "cpu")
     monkeypatch.setenv("KO_ASR_MODELS", str(models_root))

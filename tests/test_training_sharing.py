@@ -263,3 +263,6 @@ def test_evaluate_recipe_adds_its_splits_to_the_card_and_pushes_without_its_outp
     before = (model / "README.md").read_bytes()
     evaluate_recipe.main([*common, "--splits", "eval_other", "--update_model_card", "false"])
     assert (model / "README.md").read_bytes() == before
+    # scores under another transcript policy are not the model's: the card keeps the trained policy's numbers
+    evaluate_recipe.main([*common, "--splits", "eval_other", "--policy", "spelling"])
+    assert (model / "README.md").read_bytes() == before

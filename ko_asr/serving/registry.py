@@ -15,6 +15,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ..devices import device_problem
+
 MODELS_ENV = "KO_ASR_MODELS"
 DEVICE_ENV = "KO_ASR_DEVICE"
 DEFAULT_SEARCH_ROOTS = ("outputs",)
@@ -101,8 +103,8 @@ def select_device(environ: Mapping[str, str] | None = None) -> str:
     `cuda` when torch sees a GPU, else `cpu`.
 
     Raises:
-        ValueError: `$KO_ASR_DEVICE` is no torch device, or a CUDA device this machine does not have (said at
-            startup rather than as a failed model load on the first request).
+        ValueError: `$KO_ASR_DEVICE` is no torch device, or one this machine does not have (CUDA, MPS); said at
+            startup rather than as a failed model load on the first request (see `ko_asr.devices`).
     """
     import torch
 
@@ -110,15 +112,10 @@ def select_device(environ: Mapping[str, str] | None = None) -> str:
     requested = environ.get(DEVICE_ENV, "").strip()
     if not requested:
         return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(requested)
-    except RuntimeError as error:
-        raise ValueError(f"{DEVICE_ENV}={requested!r} is not a torch device ({error})") from None
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if (device.index or 0) >= count:
-            raise ValueError(f"{DEVICE_ENV}={requested!r}, but torch sees {count} CUDA device(s) here")
-    return str(device)
+    problem = device_problem(requested)
+    if problem:
+        raise ValueError(f"{DEVICE_ENV}={requested!r}: {problem}")
+    return str(torch.device(requested))
 
 
 class ModelCache:

@@ -22,6 +22,7 @@ RUN_ARTIFACT_PATTERNS = (
     "eval_results.json",  # the final evaluation (in the card's model-index)
     "eval/*",  # recipes/evaluate.py's default output: metrics.json and transcripts
     "sample_order/*",  # the data-order audit (--record_sample_order)
+    "ko_asr/*",  # tracker logs (hparams.yml, events) of runs made before logging_dir existed
 )
 
 

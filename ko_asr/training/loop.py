@@ -371,9 +371,18 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
     """
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    repo_id = None
+    repo_id, failure = None, None
     if config.push_to_hub and accelerator.is_main_process:  # before training: no login or a taken name fails now
-        repo_id = create_hub_repo(config.resolved_hub_model_id, config.hub_private_repo)
+        try:
+            repo_id = create_hub_repo(config.resolved_hub_model_id, config.hub_private_repo)
+        except Exception as error:  # noqa: BLE001 - re-raised below, after every process knows
+            failure = error
+    if config.push_to_hub and accelerator.num_processes > 1:  # the others must not wait in prepare() for a dead main
+        failed = accelerator.reduce(torch.tensor(int(failure is not None), device=accelerator.device), "max").item()
+        if failed and failure is None:
+            raise RuntimeError("the main process could not create the Hub repository; see its error")
+    if failure is not None:
+        raise failure
     set_seed(config.seed)
     sampler = DurationBucketBatchSampler(
         column(task.train_dataset, "duration"), config.max_batch_seconds, config.max_batch_size,

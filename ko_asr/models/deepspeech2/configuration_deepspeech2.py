@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
+import logging
 import math
 from typing import ClassVar
 
@@ -17,6 +19,13 @@ _SAVED_LIBRARY_ATTRIBUTES = frozenset(
     {"model_type", "_name_or_path", "auto_map", "quantization_config", "fusion_config", "transformers_weights",
      "custom_pipelines"}
 )
+
+
+logger = logging.getLogger(__name__)
+# Set while a saved config loads (`from_dict`, which `from_pretrained` uses): a key this version does not know (written
+# by a newer transformers, or set by a user on the config) is kept with a warning there, as transformers does, instead of
+# refused; constructing a config directly refuses it.
+_LOADING_SAVED = contextvars.ContextVar("deepspeech2_loading_saved_config", default=False)
 
 
 def conv_output_length(length, kernel: int, stride: int):
@@ -163,13 +172,25 @@ class DeepSpeech2Config(_DeepSpeech2ConfigFields):
         # PreTrainedConfig consumes the keys it knows (torch_dtype, num_labels, generation options...) and would keep
         # any other one as a stray attribute, silently ignored by the model: refuse those (a misspelt field included).
         stray = sorted(key for key in kwargs if key in self.__dict__ and key not in _SAVED_LIBRARY_ATTRIBUTES)
-        if stray:
+        if stray and _LOADING_SAVED.get():
+            logger.warning("%s: keeping configuration keys this version does not use: %s", type(self).__name__, stray)
+        elif stray:
             own_fields = [f.name for f in dataclasses.fields(self) if f.name not in _PRETRAINED_CONFIG_FIELDS]
             raise TypeError(
                 f"{type(self).__name__} got unknown configuration keys {stray}. Valid keys: `preset` "
                 f"({', '.join(self.PRESETS)}), the model's fields {own_fields} and PreTrainedConfig's "
                 f"{sorted(_PRETRAINED_CONFIG_FIELDS)}."
             )
+
+    @classmethod
+    def from_dict(cls, config_dict: dict, **kwargs):
+        """As `PreTrainedConfig.from_dict` (used by `from_pretrained`), with unknown saved keys warned about rather than
+        refused (see `_LOADING_SAVED`)."""
+        token = _LOADING_SAVED.set(True)
+        try:
+            return super().from_dict(config_dict, **kwargs)
+        finally:
+            _LOADING_SAVED.reset(token)
 
     def validate_architecture(self):
         """Reject combinations that cannot build or train (called at construction)."""
