@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from helpers import REPO, make_waveform
+from helpers import make_waveform
 
 from ko_asr.audio_io import load_audio
 from ko_asr.cli import main
@@ -75,19 +75,6 @@ def clips(tmp_path_factory, examples):
 @pytest.fixture(scope="module")
 def ctc_model(models_root):
     return models_root / "memorized"
-
-
-@pytest.fixture(scope="module")
-def whisper_dir(tmp_path_factory):
-    sys.path.insert(0, str(REPO / "recipes"))
-    from finetune_whisper import TINY_RANDOM, WhisperArguments, build_model
-
-    model, processor = build_model(WhisperArguments(model_name_or_path=TINY_RANDOM))
-    model.generation_config.max_length = 24  # random weights never stop on their own; keep the test fast
-    directory = tmp_path_factory.mktemp("models") / "whisper-tiny"
-    model.save_pretrained(directory)
-    processor.save_pretrained(directory)
-    return directory
 
 
 def test_json_has_word_and_segment_times_within_the_audio(ctc_model, clips, capsys):

@@ -7,7 +7,6 @@ actual transcript of that clip.
 
 import pytest
 from helpers import (
-    REPO,
     SPACE_MAX_SECONDS,
     make_waveform,
 )
@@ -87,22 +86,6 @@ def test_long_audio_goes_through_bounded_chunks(service, rng):
     assert result.audio_seconds == pytest.approx(28.0)
     frames_per_chunk = service.config.chunk_length_s * 100
     assert len(largest) >= 2 and max(largest) <= frames_per_chunk + 1
-
-
-
-@pytest.fixture(scope="module")
-def whisper_dir(tmp_path_factory):
-    import sys
-
-    sys.path.insert(0, str(REPO / "recipes"))
-    from finetune_whisper import TINY_RANDOM, WhisperArguments, build_model
-
-    model, processor = build_model(WhisperArguments(model_name_or_path=TINY_RANDOM))
-    model.generation_config.max_length = 24  # random weights never stop on their own; keep the test fast
-    directory = tmp_path_factory.mktemp("models") / "whisper-tiny"
-    model.save_pretrained(directory)
-    processor.save_pretrained(directory)
-    return directory
 
 
 def test_whisper_models_are_offered_and_transcribe_long_audio(whisper_dir, models_root, rng, monkeypatch):
