@@ -32,7 +32,7 @@ def _normalize(args: argparse.Namespace) -> int:
         print(f"ko-asr normalize: {name}: {error.strerror or error}", file=sys.stderr)
         return 2
     skipped: Counter[str] = Counter()
-    lines = data.removeprefix(b"\xef\xbb\xbf").splitlines()
+    lines = data.splitlines()  # decode_transcript drops a BOM at the start of the first line
     for number, line in enumerate(lines, start=1):
         where = f"{name}:{number}"
         try:  # line by line, like .trn scripts: UTF-8 or CP949, one bad line is reported and the rest go on
@@ -128,7 +128,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     # Files come in through the same front door as the Space's (looked up on the module at call time).
     from . import audio_io
     from .transcript_formats import render, timed_transcript
-    from .transcription import LongFormOptions
+    from .transcription import LongFormOptions, transcriber_for
 
     def refuse(message: str) -> int:  # a user error: one line, no traceback, nothing transcribed
         print(f"ko-asr transcribe: {message}", file=sys.stderr)
@@ -145,8 +145,6 @@ def _transcribe(args: argparse.Namespace) -> int:
     asr = _load_pipeline(args)
     if isinstance(asr, str):
         return refuse(asr)
-
-    from .transcription import transcriber_for
 
     # The family's own call arguments (CTC: word offsets and chunking; Whisper: language, 30 s windows, segment
     # times), as the Space uses them; the pipeline's tokenizer stands in for the processor.

@@ -1,7 +1,7 @@
 """Compare saved models (DeepSpeech2 and Whisper, mixed) on the same splits, normalization and metrics.
 
     python recipes/compare.py --models outputs/ds2-demo outputs/whisper-tiny --dataset synthetic \
-        --splits eval_clean eval_other --policy phonetic --noise_sweep true
+        --splits eval_clean eval_other --noise_sweep true        # policy: the one the models were trained with
 
 Writes `comparison.md`, `comparison.json`, `cer_by_split.png` and, with `--noise_sweep`, `noise_sweep.png` (CER
 against SNR for every model: the test split mixed with noise at 20/10/5/0 dB).

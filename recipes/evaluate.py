@@ -1,6 +1,6 @@
 """Evaluate a saved DeepSpeech2 model on any split: metrics JSON, a printed table, transcripts.
 
-    python recipes/evaluate.py --model outputs/ds2-demo --dataset synthetic --splits eval_clean eval_other --policy phonetic
+    python recipes/evaluate.py --model outputs/ds2-demo --dataset synthetic --splits eval_clean eval_other  # policy: the model's
 
 Writes `<output_dir>/metrics.json` and `<output_dir>/transcripts_<split>.csv` (reference vs hypothesis), and adds the
 splits to the model card (`<model>/README.md`: its evaluation table and model-index; `--update_model_card false`

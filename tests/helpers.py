@@ -46,6 +46,27 @@ def make_waveform(rng, seconds: float, sampling_rate: int = 16000) -> np.ndarray
     return (0.1 * voiced * envelope + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
 
 
+def save_random_tiny_ds2(directory):
+    """A tiny random-init DeepSpeech2 (linear spectrogram, full syllable vocabulary) saved with its processor: its
+    transcripts are noise, but deterministic (seed 0)."""
+    import torch
+
+    from ko_asr import (
+        DeepSpeech2Config,
+        DeepSpeech2CTCTokenizer,
+        DeepSpeech2FeatureExtractor,
+        DeepSpeech2ForCTC,
+        DeepSpeech2Processor,
+    )
+
+    tokenizer = DeepSpeech2CTCTokenizer.from_hangul()
+    torch.manual_seed(0)
+    config = DeepSpeech2Config.from_preset("tiny", num_input_features=161, vocab_size=len(tokenizer))
+    DeepSpeech2ForCTC(config).eval().save_pretrained(directory)
+    DeepSpeech2Processor(DeepSpeech2FeatureExtractor(), tokenizer).save_pretrained(directory)
+    return directory
+
+
 def train_memorizing_model(directory, waveform: np.ndarray, text: str, max_steps: int = 400):
     """Save a tiny DeepSpeech2 (with processor) trained on one clip until greedy decoding reproduces `text`.
 

@@ -7,16 +7,10 @@ import subprocess
 import numpy as np
 import pytest
 import soundfile
-import torch
-from helpers import make_waveform
+from helpers import make_waveform, save_random_tiny_ds2
 from transformers import pipeline
 
 from ko_asr import (
-    DeepSpeech2Config,
-    DeepSpeech2CTCTokenizer,
-    DeepSpeech2FeatureExtractor,
-    DeepSpeech2ForCTC,
-    DeepSpeech2Processor,
     audio_io,
 )
 from ko_asr.audio_io import AudioError, load_audio
@@ -31,12 +25,7 @@ PREFIX = "ko-asr transcribe: "
 def model_dir(tmp_path_factory):
     """A tiny random DeepSpeech2 with its processor: its transcripts are noise, but deterministic."""
     directory = tmp_path_factory.mktemp("ds2")
-    tokenizer = DeepSpeech2CTCTokenizer.from_hangul()
-    torch.manual_seed(0)
-    config = DeepSpeech2Config.from_preset("tiny", num_input_features=161, vocab_size=len(tokenizer))
-    DeepSpeech2ForCTC(config).eval().save_pretrained(directory)
-    DeepSpeech2Processor(DeepSpeech2FeatureExtractor(), tokenizer).save_pretrained(directory)
-    return directory
+    return save_random_tiny_ds2(directory)
 
 
 @pytest.fixture

@@ -11,16 +11,8 @@ import sys
 
 import datasets
 import pytest
-import torch
-from helpers import REPO
+from helpers import REPO, save_random_tiny_ds2
 
-from ko_asr import (
-    DeepSpeech2Config,
-    DeepSpeech2CTCTokenizer,
-    DeepSpeech2FeatureExtractor,
-    DeepSpeech2ForCTC,
-    DeepSpeech2Processor,
-)
 from ko_asr.data import load_speech_dataset
 from ko_asr.data.sources import load_corpus
 from ko_asr.data.speech_dataset import folder_splits
@@ -93,11 +85,7 @@ def test_load_corpus_asks_the_source_for_each_split(split_folder):
 
 def test_the_evaluate_recipe_scores_the_test_split_of_a_folder(tmp_path):
     model_dir, output = tmp_path / "ds2", tmp_path / "eval"
-    tokenizer = DeepSpeech2CTCTokenizer.from_hangul()
-    torch.manual_seed(0)
-    config = DeepSpeech2Config.from_preset("tiny", num_input_features=161, vocab_size=len(tokenizer))
-    DeepSpeech2ForCTC(config).eval().save_pretrained(model_dir)
-    DeepSpeech2Processor(DeepSpeech2FeatureExtractor(), tokenizer).save_pretrained(model_dir)
+    save_random_tiny_ds2(model_dir)
     result = subprocess.run(
         [sys.executable, str(REPO / "recipes/evaluate.py"), "--model", str(model_dir), "--dataset", str(REAL_SPEECH),
          "--splits", "test", "--output_dir", str(output), "--batch_size", "4"],

@@ -96,8 +96,11 @@ def test_seq2seq_generation_from_the_loss_pass_equals_generation_from_audio(whis
 def test_the_policy_travels_with_the_saved_model(family, ds2, whisper, tmp_path):
     model, processor = ds2 if family == "ds2" else whisper
     TranscriptPolicy(policy="phonetic", unintelligible="token").save_to(processor.tokenizer)
-    model.save_pretrained(tmp_path)
-    processor.save_pretrained(tmp_path)
+    try:  # the fixtures are shared by the module: the policy must not outlive this test
+        model.save_pretrained(tmp_path)
+        processor.save_pretrained(tmp_path)
+    finally:
+        del processor.tokenizer.init_kwargs["transcript_policy"]
     import ko_asr  # noqa: F401
 
     _, loaded, transcriber = load_asr_model(str(tmp_path))
@@ -106,7 +109,6 @@ def test_the_policy_travels_with_the_saved_model(family, ds2, whisper, tmp_path)
     # an explicit choice overrides the side, keeps the rest
     assert TranscriptPolicy.resolve(loaded, "spelling") == TranscriptPolicy(policy="spelling", unintelligible="token")
     assert transcriber_for(model, loaded).processor is not None
-    del processor.tokenizer.init_kwargs["transcript_policy"]
 
 
 def test_a_model_saved_without_a_policy_is_scored_with_the_default(ds2):

@@ -18,9 +18,6 @@ from ko_asr.serving import (
     read_audio_file,
 )
 
-MAX_SECONDS = SPACE_MAX_SECONDS
-
-
 # ---------------------------------------------------------------- audio input
 
 
@@ -75,7 +72,7 @@ def test_ffmpeg_decodes_what_is_spoken_and_stops_past_the_limit(tmp_path, servic
     clip, text = examples[0]
     m4a = encode_aac(clip, tmp_path / "clip.m4a", "-b:a", "128k")
     assert service.transcribe(next(iter(service.models)), str(m4a)).text == text
-    soundfile.write(tmp_path / "long.wav", make_waveform(rng, MAX_SECONDS + 5), 16000)
+    soundfile.write(tmp_path / "long.wav", make_waveform(rng, SPACE_MAX_SECONDS + 5), 16000)
     long_m4a = encode_aac(tmp_path / "long.wav", tmp_path / "long.m4a")
     with pytest.raises(InvalidInputError, match=r"long.m4a is longer than the limit of 0:30\.0"):
         service.transcribe(next(iter(service.models)), str(long_m4a))

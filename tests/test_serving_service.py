@@ -18,9 +18,6 @@ from ko_asr.serving import (
     find_models,
 )
 
-MAX_SECONDS = SPACE_MAX_SECONDS
-
-
 # ---------------------------------------------------------------- transcription
 
 
@@ -91,7 +88,7 @@ def test_long_audio_goes_through_bounded_chunks(service, rng):
 def test_whisper_models_are_offered_and_transcribe_long_audio(whisper_dir, models_root, rng, monkeypatch):
     found = find_models([str(models_root)], environ={"KO_ASR_MODELS": str(whisper_dir)})
     assert [(s.label, s.family) for s in found] == [("memorized (deepspeech2)", "deepspeech2"), ("whisper-tiny (whisper)", "whisper")]
-    service = TranscriptionService(found, ServiceConfig(max_seconds=MAX_SECONDS * 2))
+    service = TranscriptionService(found, ServiceConfig(max_seconds=SPACE_MAX_SECONDS * 2))
     asr = service.cache.get(service.models["whisper-tiny (whisper)"])
     windows = []
     handle = asr.model.get_encoder().register_forward_pre_hook(

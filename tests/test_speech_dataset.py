@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from ko_asr.audio_io import pcm_to_float
 from ko_asr.data import load_speech_dataset, to_audio_dataset
 
 REAL_SPEECH = Path(__file__).parent / "data" / "real_korean_speech"
@@ -97,9 +98,9 @@ def test_headerless_pcm_is_embedded_not_linked(tmp_path):
     with pytest.raises(ValueError, match=r"1 clips are headerless \.pcm .*KsponSpeech_000001\.pcm.*embed=True"):
         to_audio_dataset(dataset, embed=False)
     embedded = to_audio_dataset(dataset)
-    audio = embedded[0]["audio"]
     for _ in range(2):  # a clip of one FLAC frame or less is stored as WAV, which torchcodec can read again
-        np.testing.assert_array_equal(audio["array"], samples / np.float32(32768))  # lossless: 16-bit in and out
+        audio = embedded[0]["audio"]  # decoded anew on each access
+        np.testing.assert_array_equal(audio["array"], pcm_to_float(samples))  # lossless: 16-bit in and out
     assert embedded.cast_column("audio", datasets.Audio(decode=False))[0]["audio"]["path"] == "KsponSpeech_000001.wav"
 
 
