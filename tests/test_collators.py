@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ko_asr import DeepSpeech2CTCTokenizer, DeepSpeech2FeatureExtractor, DeepSpeech2Processor
-from ko_asr.data.augment import WaveformAugmenter
+from ko_asr.data.augment import AugmentationConfig, WaveformAugmenter
 from ko_asr.data.collators import CTCCollator, Seq2SeqCollator, SpeechBatch
 from ko_asr.whisper import offline_whisper_processor
 
@@ -40,9 +40,12 @@ def test_ctc_batch_keeps_inputs_apart_from_metadata(processor):
 
 
 def test_durations_are_what_the_model_hears_after_augmentation(processor):
-    augment = WaveformAugmenter(speed_factors=(0.9,), seed=0)  # every utterance slowed: 1/0.9 longer
+    # silence up to 1 s on each side of every utterance: the batch reports the padded lengths
+    augment = WaveformAugmenter(AugmentationConfig(silence_prob=1.0, max_silence_seconds=1.0), seed=0)
     batch = CTCCollator(processor, augment)(rows())
-    assert batch.durations == pytest.approx([s / 0.9 for s in (0.5, 1.25, 0.3)], rel=0.01)
+    heard, _ = augment.augment_batch([np.asarray(r["audio"]["array"]) for r in rows()], batch.ids)
+    assert batch.durations == pytest.approx([w.size / 16000 for w in heard])
+    assert all(d > s for d, s in zip(batch.durations, (0.5, 1.25, 0.3)))
     assert batch.texts == TEXTS  # augmentation never touches the references
 
 

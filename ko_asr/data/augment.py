@@ -1,106 +1,226 @@
-"""Waveform augmentation: additive noise at a target SNR (real clips or generated) and speed perturbation.
+"""Training-time waveform augmentation: the chain a robust recipe uses, configured by [`AugmentationConfig`].
 
-SpecAugment lives in the model (`DeepSpeech2Config.mask_time_prob` ...), applied in training forward only."""
+Per utterance, each step with its own probability: speed, pitch, pauses inside and silence around the utterance,
+reverberation (measured or simulated rooms), additive real noise or babble at a random SNR, then the channel (random
+gain and light clipping, a low-bitrate codec, or a telephone line). A share of utterances is replaced by noise or
+silence alone with an empty transcript, so CTC learns to emit only blanks where nobody speaks.
+
+SpecAugment lives in the model (`DeepSpeech2Config.mask_time_prob` ...), applied in training forward only. The
+effects themselves are in [`ko_asr.data.effects`], the shipped noise and rooms in [`ko_asr.data.noise_bank`].
+"""
 
 from __future__ import annotations
 
-import os
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from .audio import SAMPLING_RATE, decode_audio, to_mono_resampled
+from .audio import SAMPLING_RATE
+from .effects import (
+    babble,
+    gain_and_clip,
+    generated_noise,
+    insert_pause,
+    lossy_codec,
+    mix_at_snr,
+    pad_silence,
+    pitch_shift,
+    power,
+    reverberate,
+    speed_perturb,
+    telephone,
+)
+from .noise_bank import (
+    load_noise_clips,
+    noise_clips,
+    room_impulse_responses,
+    simulated_room_impulse_responses,
+)
 
 
-def fit_noise(noise: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
-    """Cut (from a random offset) or loop `noise` to exactly `length` samples."""
-    if noise.size == 0:
-        raise ValueError("noise is empty")
-    if noise.size < length:
-        noise = np.tile(noise, -(-length // noise.size))
-    start = int(rng.integers(0, noise.size - length + 1))
-    return noise[start : start + length]
+@dataclass
+class AugmentationConfig:
+    """Probabilities and ranges of the augmentation chain (all off by default). Ranges are drawn uniformly.
 
-
-def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float, rng: np.random.Generator | None = None) -> np.ndarray:
-    """Add `noise` to `speech` so that 10·log10(P_speech / P_noise) equals `snr_db` over the whole utterance.
-
-    The noise is looped or cut to the speech length. Silent speech or noise is returned unchanged (no SNR exists).
+    Every field is a command-line flag of `recipes/train.py` and `recipes/finetune_whisper.py`.
     """
-    rng = rng or np.random.default_rng()
-    noise = fit_noise(np.asarray(noise, dtype=np.float32), speech.size, rng)
-    speech_power = float(np.mean(speech.astype(np.float64) ** 2))
-    noise_power = float(np.mean(noise.astype(np.float64) ** 2))
-    if speech_power == 0.0 or noise_power == 0.0:
-        return speech.astype(np.float32)
-    scale = np.sqrt(speech_power / (noise_power * 10.0 ** (snr_db / 10.0)))
-    return (speech + scale * noise).astype(np.float32)
 
+    noise_prob: float = field(default=0.0, metadata={"help": "Probability of adding real noise (or babble) at a random SNR."})
+    snr_min_db: float = field(default=0.0, metadata={"help": "Lowest SNR of added noise, dB (against the speech alone)."})
+    snr_max_db: float = field(default=20.0, metadata={"help": "Highest SNR of added noise, dB."})
+    noise_dir: str | None = field(
+        default=None,
+        metadata={"help": "Noise recordings (.wav/.flac) to mix in; default: ko_asr's shipped train-split recordings. "
+                  "'generated' uses white/pink/brown noise instead."},
+    )
+    babble_share: float = field(default=0.2, metadata={"help": "Share of the added noise that is babble of other utterances in the batch."})
+    babble_speakers: int = field(default=4, metadata={"help": "Utterances summed into babble (at most the batch's others)."})
+    reverb_prob: float = field(default=0.0, metadata={"help": "Probability of convolving with a room impulse response."})
+    simulated_rooms: int = field(default=16, metadata={"help": "Simulated shoebox rooms drawn beside the measured train rooms (0: measured only)."})
+    rir_max_seconds: float = field(default=1.0, metadata={"help": "Reverberation tail kept, seconds."})
+    speed_perturb: bool = field(default=False, metadata={"help": "Speed perturbation with factors 0.9 / 1.0 / 1.1."})
+    pitch_prob: float = field(default=0.0, metadata={"help": "Probability of a pitch/formant shift."})
+    pitch_semitones: float = field(default=2.0, metadata={"help": "Largest pitch shift, semitones (either way)."})
+    silence_prob: float = field(default=0.0, metadata={"help": "Probability of silence (room noise once noise is added) before and after the speech."})
+    max_silence_seconds: float = field(default=1.0, metadata={"help": "Longest silence on each side, seconds."})
+    pause_prob: float = field(default=0.0, metadata={"help": "Probability of a pause inserted inside the utterance."})
+    max_pause_seconds: float = field(default=0.5, metadata={"help": "Longest inserted pause, seconds."})
+    room_tone_db: float = field(default=-60.0, metadata={"help": "Level (dBFS, RMS) of the faint room noise under padded silence when no noise is added."})
+    telephone_prob: float = field(default=0.0, metadata={"help": "Probability of a telephone channel (8 kHz, mu-law)."})
+    codec_prob: float = field(default=0.0, metadata={"help": "Probability of a low-bitrate codec round trip (MP3 or GSM)."})
+    gain_prob: float = field(default=0.0, metadata={"help": "Probability of a random gain (-20..+10 dB) with light clipping when loud."})
+    noise_only_prob: float = field(
+        default=0.0,
+        metadata={"help": "Probability of replacing an utterance by noise or silence alone, with an empty transcript."},
+    )
 
-def generated_noise(kind: str, length: int, rng: np.random.Generator) -> np.ndarray:
-    """White, pink (1/f) or brown (1/f²) noise, unit variance."""
-    white = rng.standard_normal(length)
-    if kind == "white":
-        return white.astype(np.float32)
-    spectrum = np.fft.rfft(white)
-    frequencies = np.maximum(np.fft.rfftfreq(length), 1.0 / length)
-    exponent = {"pink": 0.5, "brown": 1.0}[kind]
-    shaped = np.fft.irfft(spectrum / frequencies**exponent, n=length)
-    return (shaped / (shaped.std() or 1.0)).astype(np.float32)
+    def __post_init__(self):
+        for name in ("noise_prob", "babble_share", "reverb_prob", "pitch_prob", "silence_prob", "pause_prob",
+                     "telephone_prob", "codec_prob", "gain_prob", "noise_only_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
+        if self.snr_min_db > self.snr_max_db:
+            raise ValueError(f"snr_min_db ({self.snr_min_db}) is above snr_max_db ({self.snr_max_db})")
 
-
-def load_noise_clips(directory: str | os.PathLike[str] | None) -> list[np.ndarray]:
-    """Every `.wav` under `directory` (recursively, sorted) as 16 kHz mono; none when `directory` is unset."""
-    return [decode_audio(path) for path in sorted(Path(directory).rglob("*.wav"))] if directory else []
-
-
-def speed_perturb(waveform: np.ndarray, factor: float) -> np.ndarray:
-    """Kaldi-style speed perturbation: play `factor` times faster (tempo and pitch together), by resampling."""
-    if factor == 1.0:
-        return waveform
-    # Reading the samples as if recorded at rate·factor and resampling to rate shortens the audio by `factor`.
-    return to_mono_resampled(waveform, int(round(SAMPLING_RATE * factor)), SAMPLING_RATE)
+    @property
+    def active(self) -> bool:
+        probabilities = (self.noise_prob, self.reverb_prob, self.pitch_prob, self.silence_prob, self.pause_prob,
+                         self.telephone_prob, self.codec_prob, self.gain_prob, self.noise_only_prob)
+        return self.speed_perturb or any(p > 0 for p in probabilities)
 
 
 @dataclass
 class WaveformAugmenter:
-    """Training-time waveform augmentation: speed perturbation, then additive noise at a random SNR.
+    """Applies an [`AugmentationConfig`] to the utterances of a batch.
 
     Random draws come from [`batch_rng`], a function of (seed, epoch, utterance ids): the same batch is augmented
     the same way in any process or DataLoader worker and after a resume, with no state to save.
 
     Args:
-        noise_prob (`float`): probability of adding noise to an utterance.
-        snr_range_db (`tuple[float, float]`): SNR drawn uniformly from this range.
+        config ([`AugmentationConfig`]): what to apply, how often.
         noise_clips (`list[np.ndarray]`): real noise recordings (16 kHz); when empty, noise is generated
             (white / pink / brown).
-        speed_factors (`tuple[float, ...]`): speed factors drawn uniformly (e.g. 0.9, 1.0, 1.1); `(1.0,)` is off.
+        room_impulse_responses (`list[np.ndarray]`): aligned responses ([`align_room_impulse_response`]).
         seed (`int`): base seed; the training loop sets `epoch`.
     """
 
-    noise_prob: float = 0.0
-    snr_range_db: tuple[float, float] = (0.0, 20.0)
+    config: AugmentationConfig = field(default_factory=AugmentationConfig)
     noise_clips: list[np.ndarray] = field(default_factory=list)
-    speed_factors: tuple[float, ...] = (1.0,)
+    room_impulse_responses: list[np.ndarray] = field(default_factory=list)
     seed: int = 0
     epoch: int = 0
 
+    @classmethod
+    def from_config(cls, config: AugmentationConfig, seed: int = 0) -> WaveformAugmenter:
+        """Read the noise and rooms `config` asks for: its `noise_dir` or the shipped train recordings, the shipped
+        train rooms plus `simulated_rooms` simulated ones."""
+        clips: list[np.ndarray] = []
+        if config.noise_prob > 0 or config.noise_only_prob > 0:
+            if config.noise_dir == "generated":
+                clips = []
+            else:
+                clips = load_noise_clips(config.noise_dir) if config.noise_dir else noise_clips("train")
+        rooms: list[np.ndarray] = []
+        if config.reverb_prob > 0:
+            rooms = room_impulse_responses("train", config.rir_max_seconds)
+            rooms += simulated_room_impulse_responses(config.simulated_rooms, seed, max_seconds=config.rir_max_seconds)
+        return cls(config, clips, rooms, seed)
+
     @property
     def active(self) -> bool:
-        return self.noise_prob > 0 or any(f != 1.0 for f in self.speed_factors)
+        return self.config.active
 
     def batch_rng(self, ids: list[str]) -> np.random.Generator:
         key = zlib.crc32("\x00".join(ids).encode("utf-8"))
         return np.random.default_rng([self.seed, self.epoch, key])
 
+    def augment_batch(self, waveforms: list[np.ndarray], ids: list[str]) -> tuple[list[np.ndarray], list[bool]]:
+        """Augment a batch's waveforms (other utterances of the batch make the babble).
+
+        Returns:
+            `(waveforms, keeps_transcript)`: `keeps_transcript[i]` is `False` where utterance `i` became noise or
+            silence alone, whose transcript is then empty.
+        """
+        rng = self.batch_rng(ids)
+        out, keeps = [], []
+        for index, waveform in enumerate(waveforms):
+            others = [w for j, w in enumerate(waveforms) if j != index and w.size]
+            augmented, kept = self.augment(waveform, rng, others)
+            out.append(augmented)
+            keeps.append(kept)
+        return out, keeps
+
     def __call__(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        waveform = speed_perturb(waveform, float(rng.choice(self.speed_factors)))
-        if self.noise_prob > 0 and rng.random() < self.noise_prob:
-            if self.noise_clips:
-                noise = self.noise_clips[int(rng.integers(len(self.noise_clips)))]
+        """One utterance through the chain (no babble, no replacement by noise alone)."""
+        return self.augment(waveform, rng, babble_sources=None, allow_noise_only=False)[0]
+
+    def _noise(self, length: int, rng: np.random.Generator) -> np.ndarray:
+        if self.noise_clips:
+            return self.noise_clips[int(rng.integers(len(self.noise_clips)))]
+        return generated_noise(str(rng.choice(("white", "pink", "brown"))), length, rng)
+
+    def _noise_only(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Noise at the level it would have had under this utterance, generated noise, or faint room tone."""
+        length = max(int(rng.uniform(0.5, 1.0) * waveform.size), SAMPLING_RATE // 2)
+        kind = rng.random()
+        if kind < 0.2:  # near-digital silence: a muted or very quiet microphone
+            level_db = rng.uniform(-90.0, -50.0)
+            noise = generated_noise("white", length, rng)
+        else:
+            noise = self._noise(length, rng) if kind < 0.8 else generated_noise(
+                str(rng.choice(("white", "pink", "brown"))), length, rng)
+            # Where speech would be at the utterance's level, noise sits below it by an SNR of the training range.
+            level_db = 10 * np.log10(power(waveform) or 1e-10) - rng.uniform(self.config.snr_min_db, self.config.snr_max_db + 10)
+        noise = np.resize(noise, length) if noise.size < length else noise[:length]
+        return (noise * np.sqrt(10 ** (level_db / 10) / (power(noise) or 1.0))).astype(np.float32)
+
+    def augment(
+        self,
+        waveform: np.ndarray,
+        rng: np.random.Generator,
+        babble_sources: list[np.ndarray] | None = None,
+        allow_noise_only: bool = True,
+    ) -> tuple[np.ndarray, bool]:
+        """One utterance through the chain; returns `(waveform, keeps_transcript)` (see [`augment_batch`])."""
+        c = self.config
+        if allow_noise_only and c.noise_only_prob > 0 and rng.random() < c.noise_only_prob:
+            return self._noise_only(waveform, rng), False
+        if c.speed_perturb:
+            waveform = speed_perturb(waveform, float(rng.choice((0.9, 1.0, 1.1))))
+        if c.pitch_prob > 0 and rng.random() < c.pitch_prob:
+            waveform = pitch_shift(waveform, float(rng.uniform(-c.pitch_semitones, c.pitch_semitones)))
+        if c.pause_prob > 0 and rng.random() < c.pause_prob:
+            waveform = insert_pause(waveform, float(rng.uniform(0.1, c.max_pause_seconds)), rng)
+        if c.reverb_prob > 0 and self.room_impulse_responses and rng.random() < c.reverb_prob:
+            waveform = reverberate(waveform, self.room_impulse_responses[int(rng.integers(len(self.room_impulse_responses)))])
+        speech_power = power(waveform)
+        padded = False
+        if c.silence_prob > 0 and rng.random() < c.silence_prob:
+            waveform = pad_silence(waveform, *rng.uniform(0.0, c.max_silence_seconds, size=2))
+            padded = True
+        if c.noise_prob > 0 and rng.random() < c.noise_prob:
+            if babble_sources and rng.random() < c.babble_share:
+                chosen = rng.choice(len(babble_sources), size=min(c.babble_speakers, len(babble_sources)), replace=False)
+                noise = babble([babble_sources[i] for i in chosen], waveform.size, rng)
             else:
-                noise = generated_noise(str(rng.choice(("white", "pink", "brown"))), waveform.size, rng)
-            waveform = mix_at_snr(waveform, noise, float(rng.uniform(*self.snr_range_db)), rng)
-        return waveform
+                noise = self._noise(waveform.size, rng)
+            waveform = mix_at_snr(waveform, noise, float(rng.uniform(c.snr_min_db, c.snr_max_db)), rng, speech_power)
+        elif padded:  # a real microphone is never digitally silent between utterances
+            tone = generated_noise(str(rng.choice(("white", "pink", "brown"))), waveform.size, rng)
+            waveform = (waveform + tone * np.float32(10 ** (c.room_tone_db / 20))).astype(np.float32)
+        channel = rng.random()
+        if c.telephone_prob > 0 and channel < c.telephone_prob:
+            waveform = telephone(waveform)
+        elif c.codec_prob > 0 and channel < c.telephone_prob + c.codec_prob:
+            codec = str(rng.choice(("mp3", "gsm")))
+            waveform = lossy_codec(waveform, codec, float(rng.uniform(6.0, 9.5)))
+        if c.gain_prob > 0 and rng.random() < c.gain_prob:
+            peak = float(np.max(np.abs(waveform))) if waveform.size else 0.0
+            # Light clipping at full scale, as an overdriven input does: the gain lifts peaks at most 3.5 dB over it.
+            ceiling_db = 20 * np.log10(1.5 / peak) if peak > 0 else 10.0
+            waveform = gain_and_clip(waveform, min(float(rng.uniform(-20.0, 10.0)), ceiling_db), clip_level=1.0)
+        return waveform.astype(np.float32), True
+
+
+__all__ = ["AugmentationConfig", "WaveformAugmenter"]

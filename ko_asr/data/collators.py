@@ -7,6 +7,7 @@ references from the batch and pass `inputs` to the model as they are.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,21 +57,20 @@ class SpeechBatch:
 
 
 def _collate(
-    processor, examples: list[dict[str, Any]], augment: WaveformAugmenter | None, token_ids: list[list[int]]
+    processor, examples: list[dict[str, Any]], augment: WaveformAugmenter | None, tokenize: Callable[[str], list[int]]
 ) -> SpeechBatch:
-    """What both collators share: (augmented) waveforms -> features and padded labels, plus the metadata."""
+    """What both collators share: (augmented) waveforms -> features and padded labels, plus the metadata.
+
+    An utterance the augmenter replaced by noise or silence alone gets an empty transcript (and its labels)."""
     waveforms = [np.asarray(e["audio"]["array"], dtype=np.float32) for e in examples]
+    ids = [str(e["id"]) for e in examples]
+    texts = [e["text"] for e in examples]
     if augment is not None and augment.active:
-        rng = augment.batch_rng([str(e["id"]) for e in examples])
-        waveforms = [augment(w, rng) for w in waveforms]
+        waveforms, keeps = augment.augment_batch(waveforms, ids)
+        texts = [text if kept else "" for text, kept in zip(texts, keeps)]
     inputs = dict(processor.feature_extractor(waveforms, sampling_rate=SAMPLING_RATE, return_tensors="pt"))
-    inputs["labels"] = _pad_labels(token_ids)
-    return SpeechBatch(
-        inputs=inputs,
-        ids=[str(e["id"]) for e in examples],
-        texts=[e["text"] for e in examples],
-        durations=[w.size / SAMPLING_RATE for w in waveforms],
-    )
+    inputs["labels"] = _pad_labels([tokenize(text) for text in texts])
+    return SpeechBatch(inputs=inputs, ids=ids, texts=texts, durations=[w.size / SAMPLING_RATE for w in waveforms])
 
 
 @dataclass
@@ -90,8 +90,7 @@ class CTCCollator:
     augment: WaveformAugmenter | None = None
 
     def __call__(self, examples: list[dict[str, Any]]) -> SpeechBatch:
-        token_ids = [self.processor.tokenizer(e["text"]).input_ids for e in examples]
-        return _collate(self.processor, examples, self.augment, token_ids)
+        return _collate(self.processor, examples, self.augment, lambda text: self.processor.tokenizer(text).input_ids)
 
 
 @dataclass
@@ -113,6 +112,8 @@ class Seq2SeqCollator:
     augment: WaveformAugmenter | None = None
 
     def __call__(self, examples: list[dict[str, Any]]) -> SpeechBatch:
-        token_ids = [self.processor.tokenizer(e["text"]).input_ids for e in examples]
-        token_ids = [ids[1:] if ids and ids[0] == self.decoder_start_token_id else ids for ids in token_ids]
-        return _collate(self.processor, examples, self.augment, token_ids)
+        return _collate(self.processor, examples, self.augment, self._token_ids)
+
+    def _token_ids(self, text: str) -> list[int]:
+        ids = self.processor.tokenizer(text).input_ids
+        return ids[1:] if ids and ids[0] == self.decoder_start_token_id else ids

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from ..audio_io import pcm_to_float
 from ..text import normalize_transcript
 from .audio import SAMPLING_RATE
-from .augment import generated_noise, mix_at_snr
+from .effects import generated_noise, mix_at_snr
 
 logger = logging.getLogger(__name__)
 
