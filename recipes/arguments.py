@@ -16,7 +16,7 @@ import datasets
 import yaml
 from transformers import HfArgumentParser
 
-from ko_asr.data.augment import WaveformAugmenter, load_noise_clips
+from ko_asr.data.augment import AugmentationConfig
 from ko_asr.data.sources import load_corpus
 from ko_asr.text.policy import TranscriptPolicy
 from ko_asr.training import TrainingLoopConfig
@@ -114,27 +114,6 @@ class ModelArguments:
         return overrides
 
 
-@dataclass
-class AugmentArguments:
-    """Waveform augmentation in the training collator."""
-
-    noise_prob: float = field(default=0.0, metadata={"help": "Probability of adding noise to a training utterance."})
-    snr_min_db: float = field(default=0.0, metadata={"help": "Lowest SNR of added noise, dB."})
-    snr_max_db: float = field(default=20.0, metadata={"help": "Highest SNR of added noise, dB."})
-    noise_dir: str | None = field(default=None, metadata={"help": "Folder of noise recordings (.wav); generated noise when unset."})
-    speed_perturb: bool = field(default=False, metadata={"help": "Speed perturbation with factors 0.9 / 1.0 / 1.1."})
-
-    def build(self, seed: int) -> WaveformAugmenter:
-        """The collator's augmenter (noise clips read once from `noise_dir`)."""
-        return WaveformAugmenter(
-            noise_prob=self.noise_prob,
-            snr_range_db=(self.snr_min_db, self.snr_max_db),
-            noise_clips=load_noise_clips(self.noise_dir),
-            speed_factors=(0.9, 1.0, 1.1) if self.speed_perturb else (1.0,),
-            seed=seed,
-        )
-
-
 def hub_model_id(name_or_path: str | None) -> str | None:
     """`name_or_path` when it names a Hub model (the card's `base_model`), `None` for a local folder or nothing."""
     if not name_or_path or Path(name_or_path).exists():
@@ -164,4 +143,4 @@ def parse_config(dataclass_types: tuple, argv: list[str] | None = None) -> tuple
     return parser.parse_args_into_dataclasses(args=argv)
 
 
-__all__ = ["AugmentArguments", "DataArguments", "ModelArguments", "TrainingLoopConfig", "hub_model_id", "parse_config"]
+__all__ = ["AugmentationConfig", "DataArguments", "ModelArguments", "TrainingLoopConfig", "hub_model_id", "parse_config"]

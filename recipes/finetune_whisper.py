@@ -16,10 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from arguments import AugmentArguments, DataArguments, TrainingLoopConfig, hub_model_id, parse_config  # noqa: E402
+from arguments import AugmentationConfig, DataArguments, TrainingLoopConfig, hub_model_id, parse_config  # noqa: E402
 from transformers import WhisperConfig, WhisperForConditionalGeneration, WhisperProcessor, set_seed  # noqa: E402
 
 from ko_asr.data import column  # noqa: E402
+from ko_asr.data.augment import WaveformAugmenter  # noqa: E402
 from ko_asr.data.duration import DurationLimits, filter_by_duration  # noqa: E402
 from ko_asr.training import TrainingTask, make_accelerator, run_training  # noqa: E402
 from ko_asr.transcription import Seq2SeqTranscriber  # noqa: E402
@@ -82,7 +83,7 @@ def fits_whisper(dataset, processor, max_label_tokens: int, split: str) -> tuple
 
 
 def main(argv: list[str] | None = None) -> dict:
-    data, whisper_args, augment, loop = parse_config((DataArguments, WhisperArguments, AugmentArguments, TrainingLoopConfig), argv)
+    data, whisper_args, augment, loop = parse_config((DataArguments, WhisperArguments, AugmentationConfig, TrainingLoopConfig), argv)
     set_seed(loop.seed)
     accelerator = make_accelerator(loop)
     corpus = data.load(accelerator)
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
         train_dataset=train,
         eval_datasets=evals,
         policy=data.transcript_policy,
-        augment=augment.build(loop.seed),
+        augment=WaveformAugmenter.from_config(augment, loop.seed),
         describe={
             "model_name": f"Whisper ({whisper_args.model_name_or_path}) fine-tuned for Korean",
             "summary": f"WhisperForConditionalGeneration, {params / 1e6:.1f} M parameters, fine-tuned with ko_asr on "

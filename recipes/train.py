@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from arguments import (  # noqa: E402
-    AugmentArguments,
+    AugmentationConfig,
     DataArguments,
     ModelArguments,
     TrainingLoopConfig,
@@ -33,6 +33,7 @@ from ko_asr import (  # noqa: E402
     DeepSpeech2Processor,
 )
 from ko_asr.data import column  # noqa: E402
+from ko_asr.data.augment import WaveformAugmenter  # noqa: E402
 from ko_asr.training import TrainingTask, make_accelerator, run_training  # noqa: E402
 from ko_asr.transcription import CTCTranscriber  # noqa: E402
 
@@ -64,7 +65,7 @@ def build_model(model_args: ModelArguments, data: DataArguments, train) -> tuple
 
 def main(argv: list[str] | None = None) -> dict:
     data, model_args, augment, loop = parse_config(
-        (DataArguments, ModelArguments, AugmentArguments, TrainingLoopConfig), argv
+        (DataArguments, ModelArguments, AugmentationConfig, TrainingLoopConfig), argv
     )
     set_seed(loop.seed)  # before the model exists: its initialization is part of the run
     accelerator = make_accelerator(loop)
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
         train_dataset=train,
         eval_datasets={split: corpus[split] for split in data.eval_splits},
         policy=data.transcript_policy,
-        augment=augment.build(loop.seed),
+        augment=WaveformAugmenter.from_config(augment, loop.seed),
         describe={
             "model_name": f"DeepSpeech2 ({model_args.preset}, {data.units} units) for Korean",
             "summary": f"DeepSpeech2ForCTC, {params / 1e6:.1f} M parameters, vocabulary {len(processor.tokenizer)} "

@@ -129,13 +129,13 @@ def test_two_process_ddp_sees_every_sample_once_per_epoch(corpus, tmp_path):
     assert sorted(epoch0[0] + epoch0[1]) == sorted(train_ids)  # each utterance exactly once across the 2 processes
 
 
-@pytest.mark.parametrize("name", ["ds2_demo", "ds2_kspon", "ds2_kspon_paper", "ds2_tiny_test"])
+@pytest.mark.parametrize("name", ["ds2_demo", "ds2_demo_clean", "ds2_kspon", "ds2_kspon_paper", "ds2_tiny_test"])
 def test_every_shipped_config_parses(name):
     sys.path.insert(0, str(REPO / "recipes"))
-    from arguments import AugmentArguments, DataArguments, ModelArguments, TrainingLoopConfig, parse_config
+    from arguments import AugmentationConfig, DataArguments, ModelArguments, TrainingLoopConfig, parse_config
 
     data, model, augment, loop = parse_config(
-        (DataArguments, ModelArguments, AugmentArguments, TrainingLoopConfig),
+        (DataArguments, ModelArguments, AugmentationConfig, TrainingLoopConfig),
         [str(REPO / f"recipes/configs/{name}.yaml"), "--learning_rate", "0.123"],
     )
     assert loop.learning_rate == 0.123  # flags override the file
@@ -152,6 +152,12 @@ def test_every_shipped_config_parses(name):
     from ko_asr import DeepSpeech2Config
 
     DeepSpeech2Config.from_preset(model.preset)
+    if name == "ds2_demo":  # the robust default: a time budget and the augmentation chain, SpecAugment on
+        assert loop.max_train_minutes and loop.max_train_minutes <= 10
+        assert augment.active and augment.noise_prob > 0 and augment.reverb_prob > 0 and augment.noise_only_prob > 0
+        assert model.mask_time_prob and model.mask_time_prob > 0
+    if name == "ds2_demo_clean":
+        assert not augment.active and loop.max_train_minutes is None
 
 
 def test_unknown_config_keys_are_rejected(tmp_path):

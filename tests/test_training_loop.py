@@ -118,3 +118,42 @@ def test_model_card_lists_every_split_and_the_policy(tmp_path):
     assert "| dev | 0.2500 | 0.3000 | 0.5000 | 0.4000 |" in card
     assert "| eval_clean | 0.1250 | 0.2000 | 0.3000 | 0.2500 |" in card
     assert "Transcript policy: `phonetic`" in card
+
+
+def test_time_budget_ends_the_run_on_time_at_the_end_of_its_schedule(task, tmp_path):
+    import csv
+    import time
+
+    from ko_asr.training.loop import make_accelerator, run_training
+
+    task, rows = task
+    task.train_dataset = datasets.Dataset.from_list([{**r, "duration": 0.375} for r in rows])
+    budget_minutes = 0.05  # 3 s; the schedule below would take thousands of steps
+    config = TrainingLoopConfig(
+        output_dir=str(tmp_path), num_train_epochs=5000, max_train_minutes=budget_minutes, max_batch_seconds=1.0,
+        learning_rate=1e-3, warmup_ratio=0.0, lr_scheduler_type="linear", logging_steps=1, save_steps=0,
+        report_to=[],
+    )
+    started = time.perf_counter()
+    result = run_training(task, config, make_accelerator(config))
+    loop_seconds = time.perf_counter() - started
+    budget = result["budget"]
+    assert not result["stopped_early"] and budget["steps"] == result["step"]
+    assert 0 < budget["steps"] < budget["scheduled_steps"] == 2 * 5000
+    assert 3.0 <= budget["minutes"] * 60 < 3.0 + 2.0  # ends at the first step past the budget
+    assert loop_seconds < 3.0 + 30.0  # plus loading, the final evaluation and saving
+    with open(tmp_path / "metrics.csv", encoding="utf-8") as handle:
+        rates = [float(r["value"]) for r in csv.DictReader(handle) if r["name"] == "learning_rate"]
+    # the linear decay followed the clock: it reached (nearly) zero at the budget, not 1e-3 * (1 - steps / 10000)
+    assert rates[0] > 5e-4 and rates[-1] < 1e-4
+    assert (tmp_path / "model.safetensors").is_file()
+
+
+def test_time_budget_must_be_positive(task, tmp_path):
+    from ko_asr.training.loop import make_accelerator, run_training
+
+    task, rows = task
+    task.train_dataset = datasets.Dataset.from_list([{**r, "duration": 0.375} for r in rows])
+    config = TrainingLoopConfig(output_dir=str(tmp_path), max_train_minutes=0, report_to=[])
+    with pytest.raises(ValueError, match="max_train_minutes"):
+        run_training(task, config, make_accelerator(config))

@@ -50,6 +50,12 @@ class TrainingLoopConfig:
     seed: int = field(default=42, metadata={"help": "Seed for initialization, shuffling, augmentation and SpecAugment."})
     num_train_epochs: int = field(default=10, metadata={"help": "Epochs to train."})
     max_steps: int = field(default=-1, metadata={"help": "Optimizer steps to train; overrides num_train_epochs when > 0."})
+    max_train_minutes: float | None = field(
+        default=None,
+        metadata={"help": "Wall-clock budget of the training loop (evaluations included), minutes. The learning-rate "
+                  "schedule follows whichever is further along, steps or time, so a slow CPU reaches the schedule's "
+                  "end (not a cut-off) in fewer steps; the run ends when either runs out."},
+    )
     stop_at_step: int = field(
         default=-1, metadata={"help": "Save a checkpoint and stop at this step without changing the schedule (time-boxing)."}
     )
@@ -220,6 +226,53 @@ class _Schedule:
         return cls(steps_per_epoch, config.max_steps, max(math.ceil(config.max_steps / steps_per_epoch), 1) + 1)
 
 
+class _Progress:
+    """How far along the run is: optimizer steps over the schedule's, or the wall-clock budget spent, whichever is
+    further. The learning-rate schedule reads [`schedule_step`], so with a budget it follows time on a slow machine.
+
+    Time spent before a resume comes back from the checkpoint (`LoopState.extra["train_seconds"]`). With several
+    processes the main process's clock is broadcast, so every rank uses the same learning rate and stops together.
+    """
+
+    def __init__(self, total_steps: int, budget_minutes: float | None, accelerator: Accelerator, seconds_before: float = 0.0):
+        if budget_minutes is not None and budget_minutes <= 0:
+            raise ValueError(f"max_train_minutes must be positive, got {budget_minutes}")
+        self.total_steps = total_steps
+        self.budget_seconds = None if budget_minutes is None else budget_minutes * 60.0
+        self.accelerator = accelerator
+        self.seconds_before = seconds_before
+        self.started = time.perf_counter()
+        self.time_fraction = 0.0
+
+    @property
+    def elapsed_seconds(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.started
+
+    def update(self) -> None:
+        """Read the clock (once per optimizer step, the same value on every process)."""
+        if self.budget_seconds is None:
+            return
+        fraction = torch.tensor(self.elapsed_seconds / self.budget_seconds, dtype=torch.float64)
+        if self.accelerator.num_processes > 1:
+            fraction = self.accelerator.reduce(fraction.to(self.accelerator.device), "max").cpu()
+        self.time_fraction = float(fraction)
+
+    def schedule_step(self, step: int) -> int:
+        """The step the learning-rate schedule is at."""
+        return max(step, min(self.total_steps, math.floor(self.time_fraction * self.total_steps)))
+
+    def done(self, step: int) -> bool:
+        return step >= self.total_steps or self.time_fraction >= 1.0
+
+
+def _budgeted_scheduler(scheduler, progress: _Progress):
+    """`scheduler` (a transformers `LambdaLR`) evaluated at `progress.schedule_step` instead of its own count."""
+    lambdas = list(scheduler.lr_lambdas)
+    return torch.optim.lr_scheduler.LambdaLR(
+        scheduler.optimizer, [lambda step, f=f: f(progress.schedule_step(step)) for f in lambdas]
+    )
+
+
 @dataclass
 class _TrainWindow:
     """What accumulates between two training log lines."""
@@ -288,6 +341,7 @@ class _Run:
     loader: DataLoader
     sampler: DurationBucketBatchSampler
     schedule: _Schedule
+    progress_clock: _Progress
     state: LoopState
     metrics: _MetricsWriter
     progress: Any
@@ -342,21 +396,24 @@ def train_one_epoch(run: _Run, epoch: int, stop: _StopRequest) -> bool:
         run.window.add(outputs.loss.detach().float().item(), batch)
         if not accelerator.sync_gradients:
             continue
+        run.progress_clock.update()
         run.scheduler.step()
         state.step += 1
+        state.extra["train_seconds"] = run.progress_clock.elapsed_seconds
         run.progress.update(1)
         fractional_epoch = epoch + state.batch_in_epoch / batches_in_epoch
-        if state.step % config.logging_steps == 0 or state.step == run.schedule.total_steps:
+        finished = run.progress_clock.done(state.step)
+        if state.step % config.logging_steps == 0 or finished:
             run.log_train(run.window, batch, outputs, fractional_epoch)
             run.window = _TrainWindow()
-        if config.eval_steps and state.step % config.eval_steps == 0 and state.step < run.schedule.total_steps:
+        if config.eval_steps and state.step % config.eval_steps == 0 and not finished:
             run.evaluate(state.step, fractional_epoch, config.eval_max_samples)
         stop_now = run.should_stop(stop.requested)
         if (config.save_steps and state.step % config.save_steps == 0) or stop_now:
             save_checkpoint(accelerator, run.output_dir, state, run.task.save_pretrained, config.save_total_limit)
         if stop_now:
             return True
-        if state.step >= run.schedule.total_steps:
+        if finished:
             return False
     return False
 
@@ -394,11 +451,12 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
         num_workers=config.dataloader_num_workers,
     )
     schedule = _Schedule.of(config, len(sampler))
+    clock = _Progress(schedule.total_steps, config.max_train_minutes, accelerator)
     optimizer = _optimizer(task.model, config)
-    scheduler = get_scheduler(
+    scheduler = _budgeted_scheduler(get_scheduler(
         config.lr_scheduler_type, optimizer,
         num_warmup_steps=int(config.warmup_ratio * schedule.total_steps), num_training_steps=schedule.total_steps,
-    )
+    ), clock)
     model, optimizer = accelerator.prepare(task.model, optimizer)
     accelerator.register_for_checkpointing(scheduler)  # stepped once per optimizer step, on every process
 
@@ -406,13 +464,15 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
     checkpoint = resolve_checkpoint(output_dir, config.resume_from_checkpoint)
     if checkpoint is not None:
         state = load_checkpoint(accelerator, checkpoint)
+        clock.seconds_before = float(state.extra.get("train_seconds", 0.0))
         accelerator.print(f"resumed from {checkpoint} at step {state.step} (epoch {state.epoch}, batch {state.batch_in_epoch})")
     if accelerator.is_main_process and config.report_to:
         flat = {k: v for k, v in {**asdict(config), **task.describe}.items() if isinstance(v, (int, float, str, bool))}
         accelerator.init_trackers("ko_asr", config=flat)
     progress = tqdm(total=schedule.total_steps, initial=state.step, desc="training", unit="step",
                     disable=not accelerator.is_main_process)
-    run = _Run(task, config, accelerator, model, optimizer, scheduler, loader, sampler, schedule, state,
+    clock.started = time.perf_counter()  # the budget counts the loop, not loading or the final evaluation
+    run = _Run(task, config, accelerator, model, optimizer, scheduler, loader, sampler, schedule, clock, state,
                _MetricsWriter(output_dir / "metrics.csv", accelerator, state.step), progress, output_dir)
 
     stopped_early = False
@@ -420,7 +480,7 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
     with _StopRequest() as stop:
         for epoch in range(state.epoch, schedule.num_epochs):
             stopped_early = train_one_epoch(run, epoch, stop)
-            if stopped_early or state.step >= schedule.total_steps:
+            if stopped_early or clock.done(state.step):
                 break
             if config.eval_steps == 0 or state.step % config.eval_steps:  # epoch-end evaluation
                 run.evaluate(state.step, epoch + 1, config.eval_max_samples)
@@ -428,11 +488,21 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
     progress.close()
 
     result: dict[str, Any] = {"stopped_early": stopped_early, "step": state.step}
+    if config.max_train_minutes is not None:
+        minutes = clock.elapsed_seconds / 60
+        result["budget"] = {"steps": state.step, "scheduled_steps": schedule.total_steps, "minutes": minutes,
+                            "budget_minutes": config.max_train_minutes}
+        accelerator.print(
+            f"time budget: {state.step} of {schedule.total_steps} scheduled steps in {minutes:.1f} of "
+            f"{config.max_train_minutes:g} min ({state.step / max(clock.elapsed_seconds - clock.seconds_before, 1e-9):.2f} "
+            "steps/s on this machine)" + ("; the schedule was shortened to the budget" if clock.time_fraction >= 1 else "")
+        )
     if stopped_early:
         accelerator.print(f"stopped at step {state.step}; resume with --resume_from_checkpoint latest")
         accelerator.end_training()
         return result
-    final = run.evaluate(state.step, float(schedule.num_epochs if config.max_steps <= 0 else state.epoch + 1), None)
+    ran_all = config.max_steps <= 0 and state.step >= schedule.total_steps
+    final = run.evaluate(state.step, float(schedule.num_epochs) if ran_all else state.step / schedule.steps_per_epoch, None)
     result["eval"] = final
     if accelerator.is_main_process:
         task.save_pretrained(output_dir)
