@@ -86,6 +86,11 @@ Timestamps: CTC models (DeepSpeech2) time every word; segments are words grouped
 none longer than 7 s. Whisper models time segments only (word timing would need alignment heads): their json
 `words` is null. Other seq2seq models give no times: one segment spans the file.
 
+Voice activity detection (Silero VAD) is on: only the speech in a file is transcribed, cut at its pauses into
+pieces of up to 20 s (--chunk-length-s if shorter; longer unbroken speech is chunked as that option says), all
+times in the file's time. A file without speech (silence, noise) gives an empty transcript instead of invented
+text. --no-vad transcribes each whole file as it is.
+
 A file that cannot be read or holds nothing to transcribe (empty, too short, silent, not audio) is reported on
 stderr, one line, and skipped; the exit status is then 1. A model that cannot be loaded or a bad option is one line
 on stderr and exit status 2.""",
@@ -108,6 +113,10 @@ on stderr and exit status 2.""",
         "--chunk-length-s", type=_seconds, default=20.0,
         help="CTC models: audio longer than this is transcribed in overlapping chunks (default 20; 0 never chunks). "
         "Whisper always uses its 30 s windows",
+    )
+    transcribe.add_argument(
+        "--no-vad", action="store_true",
+        help="transcribe each whole file, silence and noise included, instead of only the speech VAD finds",
     )
     transcribe.add_argument("--quiet", action="store_true", help="no progress bar or notes on stderr (errors still)")
     return parser

@@ -121,12 +121,12 @@ def _output_paths(args: argparse.Namespace) -> dict[str, Path] | str:
 
 def _transcribe(args: argparse.Namespace) -> int:
     import math
-    from collections import defaultdict
 
     from tqdm.auto import tqdm
 
     # Files come in through the same front door as the Space's (looked up on the module at call time).
     from . import audio_io
+    from .segmented_transcription import DEFAULT_VAD, transcribe_waveforms
     from .transcript_formats import render, timed_transcript
     from .transcription import LongFormOptions, transcriber_for
 
@@ -174,15 +174,12 @@ def _transcribe(args: argparse.Namespace) -> int:
                 progress.update()
                 continue
             loaded.append((path, waveform, waveform.size / audio_io.SAMPLING_RATE))
-        # One pipeline call per group of files that take the same arguments (chunked or not), batch_size at a time.
-        groups: dict[str, list[int]] = defaultdict(list)
-        calls = [transcriber.pipeline_kwargs(seconds, options, timestamps=timestamps) for _, _, seconds in loaded]
-        for index, call in enumerate(calls):
-            groups[repr(sorted(call.items()))].append(index)
-        results: dict[int, dict] = {}
-        for members in groups.values():
-            inputs = [{"raw": loaded[i][1], "sampling_rate": audio_io.SAMPLING_RATE} for i in members]
-            results.update(zip(members, asr(inputs, **calls[members[0]])))
+        # With VAD, only the speech of each file is transcribed, cut at pauses (a file without speech gives an
+        # empty transcript); pieces that take the same pipeline arguments are batched, batch_size at a time.
+        results = transcribe_waveforms(
+            asr, [waveform for _, waveform, _ in loaded], transcriber, options, timestamps=timestamps,
+            vad=None if args.no_vad else DEFAULT_VAD, sampling_rate=audio_io.SAMPLING_RATE,
+        )
         for index, (path, _, seconds) in enumerate(loaded):
             transcript = timed_transcript(path, results[index], seconds, transcriber.word_timestamps,
                                           transcriber.segment_timestamps)

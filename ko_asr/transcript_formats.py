@@ -117,7 +117,7 @@ def timed_transcript(
     if word_timestamps:
         words = _times(chunks, duration)
         return TimedTranscript(path, text, duration, "word", words, group_words(words))
-    if segment_timestamps and chunks:
+    if segment_timestamps and (chunks or not text):  # nothing said (VAD found no speech): no segments, same kind
         return TimedTranscript(path, text, duration, "segment", None, _times(chunks, duration))
     whole = [TimedText(text, 0.0, duration)] if text else []
     return TimedTranscript(path, text, duration, None, None, whole)
