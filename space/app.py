@@ -4,6 +4,7 @@ All model logic is in `ko_asr.serving`; this file only wires widgets. Settings (
     KO_ASR_MODELS              extra models, `:`-separated: model dirs, dirs of models, or Hub ids
     KO_ASR_DEVICE              device the models run on (`cpu`, `cuda`, `cuda:1`; default: cuda when available)
     KO_ASR_MAX_AUDIO_SECONDS   longest accepted input (default 600)
+    KO_ASR_VAD                 0 transcribes whole inputs; by default only the speech voice activity detection finds
     KO_ASR_CONCURRENCY         requests transcribed at once (default 2); the rest wait in Gradio's queue
     KO_ASR_EXAMPLES_CORPUS     synthetic corpus for example clips (default: bundled examples/, else ../data/synthetic-demo)
 """
@@ -45,6 +46,7 @@ SYNTHETIC_NOTICE = (
     "is trained on espeak-ng speech, not on real voices: expect it to do poorly on your recordings. Point "
     "<code>KO_ASR_MODELS</code> at a model trained on KsponSpeech for real use.</div>"
 )
+NO_SPEECH = "No speech detected"
 ERROR_STYLE = (
     "border:1px solid #dc2626;background:#fef2f2;color:#991b1b;border-radius:8px;padding:10px 14px;font-size:15px"
 )
@@ -72,6 +74,9 @@ def _transcribe(service: TranscriptionService):
             f"on {service.cache.device}"
             + ("" if result.has_word_timestamps else " (word timings come from CTC models such as DeepSpeech2)")
         )
+        if result.no_speech:  # said in words: an empty transcript box reads like a failure
+            details = (f"**{NO_SPEECH}**: voice activity detection found none in {result.audio_seconds:.1f} s of "
+                       "audio, so nothing was transcribed.")
         return result.text, cer, words, details
 
     return transcribe

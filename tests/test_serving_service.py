@@ -4,9 +4,13 @@ A tiny DeepSpeech2 that memorized one synthetic clip stands in for a trained mod
 actual transcript of that clip.
 """
 
+from dataclasses import replace
 
+import numpy as np
 import pytest
+import soundfile
 from helpers import (
+    REPO,
     SPACE_MAX_SECONDS,
     make_waveform,
 )
@@ -17,6 +21,8 @@ from ko_asr.serving import (
     TranscriptionService,
     find_models,
 )
+
+REAL_SPEECH = REPO / "tests" / "data" / "real_korean_speech"
 
 # ---------------------------------------------------------------- transcription
 
@@ -69,26 +75,41 @@ def test_reference_cer_uses_the_policy_saved_with_the_model(tmp_path, models_roo
         local.transcribe(next(iter(local.models)), clip, reference="(12)/(열두 " + text)
 
 
-def test_long_audio_goes_through_bounded_chunks(service, rng):
-    label = next(iter(service.models))
-    asr = service.cache.get(service.models[label])
+@pytest.mark.parametrize("vad", [False, True])
+def test_long_audio_goes_through_bounded_chunks(service, rng, vad):
+    """Without VAD the pipeline's fixed windows bound every forward pass; with it, real speech is cut at its pauses
+    into pieces that are each within the chunk length too."""
+    local = TranscriptionService(service.models.values(), replace(service.config, vad=vad), cache=service.cache)
+    label = next(iter(local.models))
+    asr = local.cache.get(local.models[label])
+    if vad:  # three real utterances with 1.5 s pauses: 26 s
+        clips = [soundfile.read(REAL_SPEECH / f"zeroth/104_003_{n}.wav", dtype="float32")[0] for n in ("0294", "0352", "0374")]
+        pause = np.zeros(24000, np.float32)
+        waveform = np.concatenate([clips[0], pause, clips[1], pause, clips[2]])
+    else:
+        waveform = make_waveform(rng, 28.0)
     largest = []
     handle = asr.model.register_forward_pre_hook(
         lambda module, args, kwargs: largest.append(kwargs["input_features"].shape[1]), with_kwargs=True
     )
     try:
-        result = service.transcribe(label, (16000, make_waveform(rng, 28.0)))
+        result = local.transcribe(label, (16000, waveform))
     finally:
         handle.remove()
-    assert result.audio_seconds == pytest.approx(28.0)
-    frames_per_chunk = service.config.chunk_length_s * 100
+    assert result.audio_seconds == pytest.approx(waveform.size / 16000)
+    frames_per_chunk = local.config.chunk_length_s * 100
     assert len(largest) >= 2 and max(largest) <= frames_per_chunk + 1
+    starts = [start for _, start, _ in result.words]
+    assert starts == sorted(starts) and result.words[-1][2] <= result.audio_seconds + 0.05
+    if vad:  # words in the recording's time: the last ones are in the third clip, past the second pause
+        assert result.words[-1][2] > clips[0].size / 16000 + clips[1].size / 16000 + 3.0
 
 
 def test_whisper_models_are_offered_and_transcribe_long_audio(whisper_dir, models_root, rng, monkeypatch):
     found = find_models([str(models_root)], environ={"KO_ASR_MODELS": str(whisper_dir)})
     assert [(s.label, s.family) for s in found] == [("memorized (deepspeech2)", "deepspeech2"), ("whisper-tiny (whisper)", "whisper")]
-    service = TranscriptionService(found, ServiceConfig(max_seconds=SPACE_MAX_SECONDS * 2))
+    # without VAD: this checks the fixed windows, on a signal VAD would not take for speech
+    service = TranscriptionService(found, ServiceConfig(max_seconds=SPACE_MAX_SECONDS * 2, vad=False))
     asr = service.cache.get(service.models["whisper-tiny (whisper)"])
     windows = []
     handle = asr.model.get_encoder().register_forward_pre_hook(

@@ -60,6 +60,20 @@ def test_app_without_models_says_how_to_make_one(examples):
         demo.close()
 
 
+def test_no_speech_is_said_in_words_not_left_blank(service, tmp_path):
+    """Noise without speech: voice activity detection leaves the transcript empty and the details line says so."""
+    import numpy as np
+    import soundfile
+
+    from ko_asr.data.augment import generated_noise
+
+    app = load_app_module()
+    path = tmp_path / "noise.wav"
+    soundfile.write(path, 0.1 * generated_noise("pink", 32000, np.random.default_rng(0)), 16000)
+    transcript, cer, words, details = app._transcribe(service)(next(iter(service.models)), str(path), "안녕")
+    assert transcript == "" and words == [] and cer == "100.0%"
+    assert details.startswith(f"**{app.NO_SPEECH}**: voice activity detection found none in 2.0 s of audio")
+
 
 # ---------------------------------------------------------------- a real browser
 

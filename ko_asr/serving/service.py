@@ -14,13 +14,16 @@ import numpy as np
 
 from ..data.audio import SAMPLING_RATE
 from ..metrics import cer
+from ..segmented_transcription import transcribe_waveform
 from ..text import MalformedTranscriptError
 from ..text.policy import TranscriptPolicy
 from ..transcription import LongFormOptions, transcriber_for
+from ..vad import VadOptions
 from .audio_input import InvalidInputError, from_array, read_audio_file, validate_waveform
 from .registry import ModelCache, ModelSource
 
 MAX_SECONDS_ENV = "KO_ASR_MAX_AUDIO_SECONDS"
+VAD_ENV = "KO_ASR_VAD"
 
 
 @dataclass(frozen=True)
@@ -33,26 +36,37 @@ class ServiceConfig:
             on each side, so memory stays flat in the input length. Whisper always uses its own 30 s windows.
         stride_length_s: See `chunk_length_s`.
         whisper_language: Language Whisper models transcribe in (no language detection: this is a Korean demo).
+        vad: Transcribe only the speech that voice activity detection (Silero VAD, `ko_asr.vad`) finds, cut at
+            pauses: silence and noise without speech give an empty transcript instead of invented text. `False`
+            transcribes the whole input (`$KO_ASR_VAD=0` in the environment).
     """
 
     max_seconds: float = 600.0
     chunk_length_s: float = 20.0
     stride_length_s: float = 2.0
     whisper_language: str = "korean"
+    vad: bool = True
 
     @property
     def long_form(self) -> LongFormOptions:
         return LongFormOptions(self.chunk_length_s, self.stride_length_s, self.whisper_language)
 
+    @property
+    def vad_options(self) -> VadOptions | None:
+        """The detection settings, or `None` when VAD is off."""
+        return VadOptions() if self.vad else None
+
     @classmethod
     def from_env(cls) -> ServiceConfig:
-        return cls(max_seconds=float(os.environ.get(MAX_SECONDS_ENV, cls.max_seconds)))
+        vad = os.environ.get(VAD_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+        return cls(max_seconds=float(os.environ.get(MAX_SECONDS_ENV, cls.max_seconds)), vad=vad)
 
 
 @dataclass
 class Transcription:
     """One request's result. `words` holds `(word, start_s, end_s)` when the model gives word times (CTC models:
-    `has_word_timestamps`); `cer` is set when a reference was given."""
+    `has_word_timestamps`); `cer` is set when a reference was given; `no_speech` says that voice activity detection
+    found no speech, so the model was not run and `text` is empty."""
 
     text: str
     model: str
@@ -61,6 +75,7 @@ class Transcription:
     has_word_timestamps: bool = False
     words: list[tuple[str, float, float]] = field(default_factory=list)
     cer: float | None = None
+    no_speech: bool = False
 
 
 class TranscriptionService:
@@ -84,7 +99,8 @@ class TranscriptionService:
         return waveform
 
     def transcribe(self, model_label: str, audio, reference: str | None = None) -> Transcription:
-        """Transcribe `audio` (path or `(rate, samples)`) with the model shown as `model_label`.
+        """Transcribe `audio` (path or `(rate, samples)`) with the model shown as `model_label`; with
+        `config.vad`, only the speech in it (none: empty `text`, `no_speech` set).
 
         Raises:
             InvalidInputError: unknown or unloadable model, or audio that is missing, unreadable, empty, silent or
@@ -99,8 +115,10 @@ class TranscriptionService:
         # The family's own pipeline options; the processor parts the pipeline holds stand in for the processor.
         transcriber = transcriber_for(asr.model, asr.tokenizer)
         started = time.perf_counter()  # after loading: the details line reports transcription time
-        call = transcriber.pipeline_kwargs(waveform.size / SAMPLING_RATE, self.config.long_form)
-        result = asr({"raw": waveform, "sampling_rate": SAMPLING_RATE}, **call)
+        result = transcribe_waveform(
+            asr, waveform, transcriber=transcriber, long_form=self.config.long_form, vad=self.config.vad_options,
+            sampling_rate=SAMPLING_RATE,
+        )
         text = result["text"].strip()
         words = [(c["text"], float(c["timestamp"][0]), float(c["timestamp"][1])) for c in result.get("chunks", [])]
         return Transcription(
@@ -111,6 +129,7 @@ class TranscriptionService:
             has_word_timestamps=transcriber.word_timestamps,
             words=words,
             cer=self._cer(reference, text, TranscriptPolicy.resolve(asr.tokenizer)),
+            no_speech=result["speech"] == [],
         )
 
     def _pipeline(self, source: ModelSource):
