@@ -7,15 +7,33 @@ side), so every model is scored on the same text; the policy is the one saved wi
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from .data.audio import SAMPLING_RATE
 from .metrics import compute_metrics
 from .text.policy import TranscriptPolicy
 from .transcription import BatchTranscriber, transcriber_for
+from .vad import VadOptions, speech_segments
+
+
+@dataclass
+class _SpeechGate:
+    """A collator that also says, per row, whether voice activity detection finds speech in its audio: collated
+    rows no longer hold their waveforms. Returns `(batch, has_speech)`."""
+
+    collator: Any
+    options: VadOptions
+
+    def __call__(self, rows: list[dict]):
+        # rows are 16 kHz, as the collators read them
+        speech = [bool(speech_segments(np.asarray(r["audio"]["array"]), SAMPLING_RATE, self.options)) for r in rows]
+        return self.collator(rows), speech
 
 
 def transcribe_dataset(
@@ -26,6 +44,7 @@ def transcribe_dataset(
     accelerator=None,
     policy: TranscriptPolicy | str | None = None,
     desc: str = "transcribing",
+    vad: bool = False,
 ) -> tuple[list[dict[str, str]], float | None]:
     """Transcribe every row of a ko_asr dataset (`id`, `audio`, `text`).
 
@@ -38,6 +57,11 @@ def transcribe_dataset(
             `gather_for_metrics` (no duplicates).
         policy ([`TranscriptPolicy`] or `str`, *optional*): how hypotheses are normalized; by default the policy
             saved with the model's tokenizer (`spelling` when none was saved).
+        desc (`str`, *optional*): the progress bar's label.
+        vad (`bool`, *optional*, defaults to `False`): gate each utterance with voice activity detection
+            (`ko_asr.vad`, default options): where it finds no speech the hypothesis is `""`, as the `ko-asr
+            transcribe` and Space paths give, whatever the model says. Off by default so that corpus scores stay
+            comparable with earlier ones. The model still runs on every row (the loss covers them all).
 
     Returns:
         `(rows, loss)`: `{"id", "reference", "hypothesis"}` per row, references read from the batches, and the
@@ -48,18 +72,21 @@ def transcribe_dataset(
     unwrapped = accelerator.unwrap_model(model) if accelerator is not None else model
     unwrapped.eval()
     device = next(unwrapped.parameters()).device
-    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=transcriber.collator())
+    collator = _SpeechGate(transcriber.collator(), VadOptions()) if vad else transcriber.collator()
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collator)
     if accelerator is not None:
         loader = accelerator.prepare(loader)
     show = accelerator is None or accelerator.is_main_process
     rows, losses = [], []
     for batch in tqdm(loader, desc=desc, disable=not show, leave=False):
+        batch, has_speech = batch if vad else (batch, None)
         result = transcriber.transcribe(unwrapped, batch.inputs_on(device))
         if result.loss is not None:
             losses.append(result.loss)
+        texts = result.texts if has_speech is None else [t if s else "" for t, s in zip(result.texts, has_speech)]
         rows.extend(
             {"id": utt_id, "reference": reference, "hypothesis": policy.normalize_hypothesis(text)}
-            for utt_id, reference, text in zip(batch.ids, batch.texts, result.texts)
+            for utt_id, reference, text in zip(batch.ids, batch.texts, texts)
         )
     mean_loss = sum(losses) / len(losses) if losses else None
     if accelerator is not None:

@@ -40,6 +40,12 @@ class EvaluateArguments:
         default=None, metadata={"help": "Transcript policy of references and hypotheses (default: the one saved with the model)."}
     )
     batch_size: int = field(default=32, metadata={"help": "Utterances per batch."})
+    vad: bool = field(
+        default=False,
+        metadata={"help": "Gate each utterance with voice activity detection (Silero VAD): where it finds no speech "
+                  "the hypothesis is empty, as `ko-asr transcribe` and the Space give. Off by default so scores stay "
+                  "comparable; scores with it leave the model card alone."},
+    )
     max_samples: int | None = field(default=None, metadata={"help": "Score only the first N rows of each split."})
     num_examples: int = field(default=5, metadata={"help": "Transcripts printed per split."})
     output_dir: str | None = field(default=None, metadata={"help": "Where results go (default: <model>/eval)."})
@@ -68,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.max_samples:
             dataset = dataset.select(range(min(args.max_samples, len(dataset))))
         metrics, rows = evaluate_dataset(transcriber, model, dataset, batch_size=args.batch_size, policy=policy,
-                                         desc=f"evaluating {split}")
+                                         desc=f"evaluating {split}", vad=args.vad)
         results[split] = {**metrics, "utterances": len(rows)}
         with open(output / f"transcripts_{split}.csv", "w", encoding="utf-8", newline="") as handle:
             writer = csv.DictWriter(handle, ["id", "reference", "hypothesis"])
@@ -78,19 +84,23 @@ def main(argv: list[str] | None = None) -> dict:
         for row in rows[: args.num_examples]:
             print(f"  {row['id']}\n    REF {row['reference']}\n    HYP {row['hypothesis']}")
     synthetic = " (synthetic espeak-ng speech, not real-speech accuracy)" if args.dataset == "synthetic" else ""
-    print(f"\n{args.model} on {args.dataset}{synthetic}, policy={policy.policy}")
+    print(f"\n{args.model} on {args.dataset}{synthetic}, policy={policy.policy}" + (", VAD-gated" if args.vad else ""))
     print("| split | utterances | " + " | ".join(METRICS) + " |")
     print("|---|---:|" + "---:|" * len(METRICS))
     for split, values in results.items():
         print(f"| {split} | {values['utterances']} | " + " | ".join(f"{values[m]:.4f}" for m in METRICS) + " |")
     (output / "metrics.json").write_text(json.dumps(
-        {"model": args.model, "dataset": args.dataset, "policy": policy.policy, "splits": results}, indent=1))
+        {"model": args.model, "dataset": args.dataset, "policy": policy.policy, "vad": args.vad, "splits": results},
+        indent=1))
     print(f"\nwritten: {output / 'metrics.json'}, {output}/transcripts_*.csv")
     card = Path(args.model) / "README.md"
     saved_policy = TranscriptPolicy.from_tokenizer(processor)
     if args.update_model_card and card.is_file() and saved_policy not in (None, policy):
         # the card's table is the model under its own policy; scores under another one would read as the model's
         print(f"model card left as it is: these scores use policy {policy}, the model was trained with {saved_policy}")
+    elif args.update_model_card and card.is_file() and args.vad:
+        # likewise the card's table is the model alone, not the model behind a speech detector
+        print("model card left as it is: these scores are VAD-gated (--vad)")
     elif args.update_model_card and card.is_file():
         # a subset is not the split: the card names it with the datasets slicing notation
         named = {split if v["utterances"] == len(corpus[split]) else f"{split}[:{v['utterances']}]": v
