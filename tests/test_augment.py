@@ -286,3 +286,20 @@ def processor_and_rows():
     processor = DeepSpeech2Processor(DeepSpeech2FeatureExtractor.from_model_config(config), tokenizer)
     rows = [{"id": f"utt{i}", "audio": {"array": speech_like(0.8 + i / 5, seed=i)}, "text": t} for i, t in enumerate(texts)]
     return processor, rows
+
+
+def test_ramp_starts_clean_and_reaches_the_configured_chain():
+    config = AugmentationConfig(noise_prob=1.0, noise_only_prob=0.5, speed_perturb=True, ramp_start_step=100, ramp_steps=200)
+    assert [config.strength(s) for s in (0, 99, 100, 200, 300, 1000)] == [0.0, 0.0, 0.0, 0.5, 1.0, 1.0]
+    half = config.scaled(0.5)
+    assert half.noise_prob == 0.5 and half.noise_only_prob == 0.25 and half.speed_perturb
+    assert not config.scaled(0.0).speed_perturb and config.scaled(1.0) is config
+    waveforms = [speech_like(1.0, seed=i) for i in range(4)]
+    augmenter = WaveformAugmenter.from_config(config, seed=0)
+    before, keeps = augmenter.augment_batch(waveforms, ["a", "b", "c", "d"])  # step 0: before the ramp
+    assert all(np.array_equal(a, b) for a, b in zip(before, waveforms)) and all(keeps)
+    augmenter.step = 300
+    after, _ = augmenter.augment_batch(waveforms, ["a", "b", "c", "d"])
+    assert not any(a.size == b.size and np.array_equal(a, b) for a, b in zip(after, waveforms))
+    with pytest.raises(ValueError, match="ramp"):
+        AugmentationConfig(ramp_steps=-1)

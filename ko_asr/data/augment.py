@@ -12,7 +12,7 @@ effects themselves are in [`ko_asr.data.effects`], the shipped noise and rooms i
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -74,12 +74,20 @@ class AugmentationConfig:
         default=0.0,
         metadata={"help": "Probability of replacing an utterance by noise or silence alone, with an empty transcript."},
     )
+    ramp_start_step: int = field(
+        default=0, metadata={"help": "Optimizer step before which nothing is augmented (CTC leaves its blank plateau on clean audio first)."}
+    )
+    ramp_steps: int = field(
+        default=0, metadata={"help": "Steps over which every probability rises linearly from 0 to its value, after ramp_start_step."}
+    )
 
     def __post_init__(self):
         for name in ("noise_prob", "babble_share", "reverb_prob", "pitch_prob", "silence_prob", "pause_prob",
                      "telephone_prob", "codec_prob", "gain_prob", "noise_only_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
+        if self.ramp_start_step < 0 or self.ramp_steps < 0:
+            raise ValueError("ramp_start_step and ramp_steps must be >= 0")
         if self.snr_min_db > self.snr_max_db:
             raise ValueError(f"snr_min_db ({self.snr_min_db}) is above snr_max_db ({self.snr_max_db})")
 
@@ -89,13 +97,35 @@ class AugmentationConfig:
                          self.telephone_prob, self.codec_prob, self.gain_prob, self.noise_only_prob)
         return self.speed_perturb or any(p > 0 for p in probabilities)
 
+    @property
+    def ramped(self) -> bool:
+        return self.ramp_start_step > 0 or self.ramp_steps > 0
+
+    def strength(self, step: int) -> float:
+        """How much of every probability applies at optimizer `step` (0 before the ramp, 1 after it)."""
+        if step < self.ramp_start_step:
+            return 0.0
+        return 1.0 if self.ramp_steps == 0 else min(1.0, (step - self.ramp_start_step) / self.ramp_steps)
+
+    def scaled(self, strength: float) -> AugmentationConfig:
+        """This config with every probability times `strength` (speed perturbation on once `strength` > 0)."""
+        if strength >= 1.0:
+            return self
+        names = ("noise_prob", "reverb_prob", "pitch_prob", "silence_prob", "pause_prob", "telephone_prob",
+                 "codec_prob", "gain_prob", "noise_only_prob")
+        return replace(self, speed_perturb=self.speed_perturb and strength > 0,
+                       **{name: getattr(self, name) * strength for name in names})
+
 
 @dataclass
 class WaveformAugmenter:
     """Applies an [`AugmentationConfig`] to the utterances of a batch.
 
     Random draws come from [`batch_rng`], a function of (seed, epoch, utterance ids): the same batch is augmented
-    the same way in any process or DataLoader worker and after a resume, with no state to save.
+    the same way in any process or DataLoader worker and after a resume, with no state to save. With a ramp
+    (`config.ramp_start_step`, `config.ramp_steps`) the probabilities also follow `step`, which the training loop
+    sets before each batch is collated (so a ramp needs the collation in the training process: no DataLoader
+    workers).
 
     Args:
         config ([`AugmentationConfig`]): what to apply, how often.
@@ -110,6 +140,7 @@ class WaveformAugmenter:
     room_impulse_responses: list[np.ndarray] = field(default_factory=list)
     seed: int = 0
     epoch: int = 0
+    step: int = 0
 
     @classmethod
     def from_config(cls, config: AugmentationConfig, seed: int = 0) -> WaveformAugmenter:
@@ -143,10 +174,11 @@ class WaveformAugmenter:
             silence alone, whose transcript is then empty.
         """
         rng = self.batch_rng(ids)
+        config = self.config.scaled(self.config.strength(self.step)) if self.config.ramped else self.config
         out, keeps = [], []
         for index, waveform in enumerate(waveforms):
             others = [w for j, w in enumerate(waveforms) if j != index and w.size]
-            augmented, kept = self.augment(waveform, rng, others)
+            augmented, kept = self.augment(waveform, rng, others, config=config)
             out.append(augmented)
             keeps.append(kept)
         return out, keeps
@@ -181,9 +213,11 @@ class WaveformAugmenter:
         rng: np.random.Generator,
         babble_sources: list[np.ndarray] | None = None,
         allow_noise_only: bool = True,
+        config: AugmentationConfig | None = None,
     ) -> tuple[np.ndarray, bool]:
-        """One utterance through the chain; returns `(waveform, keeps_transcript)` (see [`augment_batch`])."""
-        c = self.config
+        """One utterance through the chain (`config`, by default the augmenter's); returns `(waveform,
+        keeps_transcript)` (see [`augment_batch`])."""
+        c = config or self.config
         if allow_noise_only and c.noise_only_prob > 0 and rng.random() < c.noise_only_prob:
             return self._noise_only(waveform, rng), False
         if c.speed_perturb:

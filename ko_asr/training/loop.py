@@ -388,6 +388,9 @@ def train_one_epoch(run: _Run, epoch: int, stop: _StopRequest) -> bool:
     if run.task.augment is not None:
         run.task.augment.epoch = epoch
     state.epoch, state.batch_in_epoch = epoch, start_batch
+    augment = run.task.augment
+    if augment is not None:  # a ramp reads the step; the next batch is collated when the loop asks for it
+        augment.step = state.step
     for batch in run.loader:
         if config.record_sample_order:
             _record_sample_order(run.output_dir, epoch, accelerator.process_index, batch.ids)
@@ -399,6 +402,8 @@ def train_one_epoch(run: _Run, epoch: int, stop: _StopRequest) -> bool:
         run.progress_clock.update()
         run.scheduler.step()
         state.step += 1
+        if augment is not None:
+            augment.step = state.step
         state.extra["train_seconds"] = run.progress_clock.elapsed_seconds
         run.progress.update(1)
         fractional_epoch = epoch + state.batch_in_epoch / batches_in_epoch
@@ -446,6 +451,9 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
         num_replicas=accelerator.num_processes, rank=accelerator.process_index,
         sortagrad=config.sortagrad, seed=config.seed,
     )
+    if task.augment is not None and task.augment.config.ramped and config.dataloader_num_workers > 0:
+        raise ValueError("an augmentation ramp (ramp_start_step/ramp_steps) follows the optimizer step, which DataLoader "
+                         "workers do not see: use dataloader_num_workers 0 or no ramp")
     loader = DataLoader(
         task.train_dataset, batch_sampler=sampler, collate_fn=task.transcriber.collator(task.augment),
         num_workers=config.dataloader_num_workers,
