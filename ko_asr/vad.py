@@ -66,6 +66,9 @@ class VadOptions:
 
 def _load_in_worker():
     """Runs in the runner's thread: one intra-op thread for it, then the model and its timestamp function."""
+    # torch sets a thread's count from the process default on its first parallel call, once: that happens here
+    # first, so that `set_num_threads(1)` holds for this thread after the caller restores the default.
+    torch.get_num_threads()
     torch.set_num_threads(1)
     with warnings.catch_warnings():
         # The package still loads TorchScript; torch 2.9+ calls `torch.jit.load` deprecated.
@@ -100,6 +103,10 @@ class _SileroRunner:
 
     def speech_timestamps(self, audio: torch.Tensor, **kwargs) -> list[dict[str, int]]:
         return self._executor.submit(self._get_speech_timestamps, audio, self._model, **kwargs).result()
+
+    def intra_op_threads(self) -> int:
+        """torch's thread count in the runner's thread (1 where torch's threads are OpenMP's, as in its wheels)."""
+        return self._executor.submit(torch.get_num_threads).result()
 
 
 _RUNNER_LOCK = threading.Lock()
