@@ -8,7 +8,8 @@ transcribes in one pass, cutting at the pauses between them. `ko_asr.segmented_t
 those pieces.
 
 Silence and noise without speech give no segments, so a caller can return an empty transcript instead of letting a
-model invent text from them.
+model invent text from them. The model is loaded once per process and runs in a thread of its own, one call at a
+time, with one intra-op thread; the process's torch thread count is left as it was.
 """
 
 from __future__ import annotations
