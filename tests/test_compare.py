@@ -39,7 +39,8 @@ def test_compare_two_model_families_with_noise_sweep(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / "recipes/compare.py"), "--models", str(ds2), str(tmp_path / "whisper"),
          "--dataset", "synthetic", "--data_root", str(corpus), "--synthetic_size", "tiny", "--splits", "eval_clean",
-         "eval_other", "--policy", "phonetic", "--max_samples", "3", "--noise_sweep", "true", "--output_dir", str(output)],
+         "eval_other", "--policy", "phonetic", "--max_samples", "2", "--noise_sweep", "true", "--snrs", "10", "0",
+         "--output_dir", str(output)],
         cwd=REPO, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert result.returncode == 0, result.stderr[-4000:]
@@ -48,8 +49,13 @@ def test_compare_two_model_families_with_noise_sweep(tmp_path):
     for entry in data["models"].values():
         assert set(entry["splits"]) == {"eval_clean", "eval_other"}
         assert entry["splits"]["eval_clean"]["cpu_rtf"] > 0 and entry["parameters"] > 0
-        assert set(entry["noise_sweep"]) == {"20.0", "10.0", "5.0", "0.0"}
-        assert set(entry["hallucination_chars"]) == {"silence", "noise_only"}
+        assert set(entry["noise_sweep"]) == {"10.0", "0.0"}
+        assert set(entry["conditions"]) == {"noise 10 dB", "noise 0 dB", "reverberant",
+                                            "telephone", "real speech", "real speech, noise 10 dB"}
+        assert entry["noise_sweep"]["10.0"] == entry["conditions"]["noise 10 dB"]
+        assert all(value >= 0 for value in entry["conditions"].values())
+        # silence, faint room noise and each of the 6 held-out noise recordings alone
+        assert len(entry["hallucination_chars"]) == 8 and "silence (3 s)" in entry["hallucination_chars"]
     assert {"DeepSpeech2ForCTC", "WhisperForConditionalGeneration"} == {e["type"] for e in data["models"].values()}
     parameters = {str(ds2): sum(p.numel() for p in DeepSpeech2ForCTC.from_pretrained(ds2).parameters()),
                   str(tmp_path / "whisper"): sum(p.numel() for p in whisper.parameters())}
@@ -63,3 +69,10 @@ def test_compare_two_model_families_with_noise_sweep(tmp_path):
     for name in ("comparison.md", "cer_by_split.png", "noise_sweep.png"):
         assert (output / name).stat().st_size > 100
     assert "eval_other" in (output / "comparison.md").read_text()
+    # one robustness table with both models side by side, and the goals with the measured ratios
+    for line in ("| noise 10 dB | ", "| reverberant | ", "| telephone | ", "| real speech | ", "| silence (3 s) | ",
+                 "| CER at 10 dB / clean ≤ 1.5 | ", "| characters on silence and noise alone = 0 | "):
+        assert line in table
+    ds2_entry = data["models"][str(ds2)]
+    row = next(line for line in table.splitlines() if line.startswith("| CER at 10 dB / clean"))
+    assert f"{ds2_entry['conditions']['noise 10 dB'] / ds2_entry['clean_cer']:.2f}" in row

@@ -1,5 +1,7 @@
 """The training loop's steps as units (the end-to-end runs are in test_training.py)."""
 
+import json
+
 import datasets
 import numpy as np
 import pytest
@@ -157,3 +159,23 @@ def test_time_budget_must_be_positive(task, tmp_path):
     config = TrainingLoopConfig(output_dir=str(tmp_path), max_train_minutes=0, report_to=[])
     with pytest.raises(ValueError, match="max_train_minutes"):
         run_training(task, config, make_accelerator(config))
+
+
+@pytest.mark.parametrize(("threshold", "reached_at"), [(100.0, 20), (0.0, None)])
+def test_augmentation_ramp_starts_when_the_train_loss_falls_below_its_threshold(task, tmp_path, threshold, reached_at):
+    from ko_asr.data.augment import AugmentationConfig, WaveformAugmenter
+    from ko_asr.training.checkpoints import STATE_DIR, STATE_FILE, list_checkpoints
+    from ko_asr.training.loop import make_accelerator, run_training
+
+    task, rows = task
+    task.train_dataset = datasets.Dataset.from_list([{**r, "duration": 0.375} for r in rows])
+    task.augment = WaveformAugmenter.from_config(
+        AugmentationConfig(noise_prob=1.0, noise_dir="generated", ramp_below_train_loss=threshold, ramp_steps=5))
+    config = TrainingLoopConfig(output_dir=str(tmp_path), max_steps=24, max_batch_seconds=1.0, save_steps=24,
+                                report_to=[])
+    run_training(task, config, make_accelerator(config))
+    # every loss is below 100 (from step 20, the earliest) and none below 0
+    assert task.augment.loss_reached_at == reached_at
+    assert task.augment.config.strength(24, task.augment.loss_reached_at) == (0.8 if reached_at else 0.0)
+    state = json.loads((list_checkpoints(tmp_path)[-1] / STATE_DIR / STATE_FILE).read_text())
+    assert state["extra"].get("augment_ramp_from") == reached_at  # a resume picks the ramp up where it was

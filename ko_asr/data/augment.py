@@ -80,6 +80,11 @@ class AugmentationConfig:
     ramp_steps: int = field(
         default=0, metadata={"help": "Steps over which every probability rises linearly from 0 to its value, after ramp_start_step."}
     )
+    ramp_below_train_loss: float | None = field(
+        default=None,
+        metadata={"help": "Start the ramp only once the training loss (moving average) falls below this, i.e. once CTC "
+                  "has left its blank plateau, whenever that happens; ramp_start_step stays the earliest start."},
+    )
 
     def __post_init__(self):
         for name in ("noise_prob", "babble_share", "reverb_prob", "pitch_prob", "silence_prob", "pause_prob",
@@ -99,13 +104,19 @@ class AugmentationConfig:
 
     @property
     def ramped(self) -> bool:
-        return self.ramp_start_step > 0 or self.ramp_steps > 0
+        return self.ramp_start_step > 0 or self.ramp_steps > 0 or self.ramp_below_train_loss is not None
 
-    def strength(self, step: int) -> float:
-        """How much of every probability applies at optimizer `step` (0 before the ramp, 1 after it)."""
-        if step < self.ramp_start_step:
+    def strength(self, step: int, loss_reached_at: int | None = None) -> float:
+        """How much of every probability applies at optimizer `step` (0 before the ramp, 1 after it);
+        `loss_reached_at` is the step where the training loss fell below `ramp_below_train_loss` (`None`: not yet)."""
+        start = self.ramp_start_step
+        if self.ramp_below_train_loss is not None:
+            if loss_reached_at is None:
+                return 0.0
+            start = max(start, loss_reached_at)
+        if step < start:
             return 0.0
-        return 1.0 if self.ramp_steps == 0 else min(1.0, (step - self.ramp_start_step) / self.ramp_steps)
+        return 1.0 if self.ramp_steps == 0 else min(1.0, (step - start) / self.ramp_steps)
 
     def scaled(self, strength: float) -> AugmentationConfig:
         """This config with every probability times `strength` (speed perturbation on once `strength` > 0)."""
@@ -123,9 +134,9 @@ class WaveformAugmenter:
 
     Random draws come from [`batch_rng`], a function of (seed, epoch, utterance ids): the same batch is augmented
     the same way in any process or DataLoader worker and after a resume, with no state to save. With a ramp
-    (`config.ramp_start_step`, `config.ramp_steps`) the probabilities also follow `step`, which the training loop
-    sets before each batch is collated (so a ramp needs the collation in the training process: no DataLoader
-    workers).
+    (`config.ramp_start_step`, `config.ramp_steps`, `config.ramp_below_train_loss`) the probabilities also follow
+    `step` and `loss_reached_at`, which the training loop sets before each batch is collated (so a ramp needs the
+    collation in the training process: no DataLoader workers) and saves in checkpoints.
 
     Args:
         config ([`AugmentationConfig`]): what to apply, how often.
@@ -141,6 +152,7 @@ class WaveformAugmenter:
     seed: int = 0
     epoch: int = 0
     step: int = 0
+    loss_reached_at: int | None = None
 
     @classmethod
     def from_config(cls, config: AugmentationConfig, seed: int = 0) -> WaveformAugmenter:
@@ -174,7 +186,8 @@ class WaveformAugmenter:
             silence alone, whose transcript is then empty.
         """
         rng = self.batch_rng(ids)
-        config = self.config.scaled(self.config.strength(self.step)) if self.config.ramped else self.config
+        ramped = self.config.ramped
+        config = self.config.scaled(self.config.strength(self.step, self.loss_reached_at)) if ramped else self.config
         out, keeps = [], []
         for index, waveform in enumerate(waveforms):
             others = [w for j, w in enumerate(waveforms) if j != index and w.size]

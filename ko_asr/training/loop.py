@@ -347,6 +347,19 @@ class _Run:
     progress: Any
     output_dir: Path
     window: _TrainWindow = field(default_factory=_TrainWindow)  # spans epoch ends, like the log interval
+    loss_average: float | None = None  # moving average of the train loss, for an augmentation ramp gated on it
+
+    def watch_loss_for_ramp(self, loss: float) -> None:
+        """Start the augmentation ramp at the step where the loss's moving average falls below the config's
+        `ramp_below_train_loss` (CTC off its blank plateau); recorded in the loop state, so a resume keeps it."""
+        augment = self.task.augment
+        threshold = augment.config.ramp_below_train_loss if augment is not None else None
+        if threshold is None or augment.loss_reached_at is not None:
+            return
+        self.loss_average = loss if self.loss_average is None else 0.95 * self.loss_average + 0.05 * loss
+        if self.state.step >= 20 and self.loss_average < threshold:
+            augment.loss_reached_at = self.state.extra["augment_ramp_from"] = self.state.step
+            tqdm.write(f"step {self.state.step}: train loss {self.loss_average:.2f} < {threshold:g}, augmentation ramps up")
 
     def log_train(self, window: _TrainWindow, batch: SpeechBatch, outputs, fractional_epoch: float) -> float:
         """Write the window's loss, learning rate, throughput and the last batch's train CER; returns the loss."""
@@ -402,6 +415,7 @@ def train_one_epoch(run: _Run, epoch: int, stop: _StopRequest) -> bool:
         run.progress_clock.update()
         run.scheduler.step()
         state.step += 1
+        run.watch_loss_for_ramp(outputs.loss.detach().float().item())
         if augment is not None:
             augment.step = state.step
         state.extra["train_seconds"] = run.progress_clock.elapsed_seconds
@@ -473,6 +487,8 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
     if checkpoint is not None:
         state = load_checkpoint(accelerator, checkpoint)
         clock.seconds_before = float(state.extra.get("train_seconds", 0.0))
+        if task.augment is not None:
+            task.augment.loss_reached_at = state.extra.get("augment_ramp_from")
         accelerator.print(f"resumed from {checkpoint} at step {state.step} (epoch {state.epoch}, batch {state.batch_in_epoch})")
     if accelerator.is_main_process and config.report_to:
         flat = {k: v for k, v in {**asdict(config), **task.describe}.items() if isinstance(v, (int, float, str, bool))}
