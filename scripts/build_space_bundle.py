@@ -30,7 +30,9 @@ MODEL_FILE_SUFFIXES = (".json", ".safetensors", ".bin", ".txt", ".md", ".model",
 
 
 def copy_package(target: Path) -> int:
-    """Copy ko_asr's source files (what the wheel would hold: .py and package data), no caches."""
+    """Copy ko_asr's source files (.py and text package data), no caches. The noise recordings under
+    `ko_asr/assets/` stay out (3.7 MB that only training and `recipes/compare.py` read; the licence texts, being
+    `.txt`, come along)."""
     count = 0
     for path in (REPO / "ko_asr").rglob("*"):
         if path.is_file() and path.suffix in (".py", ".txt", ".json") and "__pycache__" not in path.parts:

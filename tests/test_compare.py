@@ -71,7 +71,7 @@ def test_compare_two_model_families_with_noise_sweep(tmp_path):
     assert "eval_other" in (output / "comparison.md").read_text()
     # one robustness table with both models side by side, and the goals with the measured ratios
     for line in ("| noise 10 dB | ", "| reverberant | ", "| telephone | ", "| real speech | ", "| silence (3 s) | ",
-                 "| CER at 10 dB / clean ≤ 1.5 | ", "| characters on silence and noise alone = 0 | "):
+                 "| CER at 10 dB / clean ≤ 1.5 | ", "| characters on silence and noise alone = 0 (model alone) | "):
         assert line in table
     ds2_entry = data["models"][str(ds2)]
     row = next(line for line in table.splitlines() if line.startswith("| CER at 10 dB / clean"))

@@ -19,6 +19,7 @@ import numpy as np
 from .audio import SAMPLING_RATE
 from .effects import (
     babble,
+    fit_noise,
     gain_and_clip,
     generated_noise,
     insert_pause,
@@ -93,6 +94,10 @@ class AugmentationConfig:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
         if self.ramp_start_step < 0 or self.ramp_steps < 0:
             raise ValueError("ramp_start_step and ramp_steps must be >= 0")
+        if self.babble_speakers < 1 or self.pitch_semitones < 0 or self.rir_max_seconds <= 0:
+            raise ValueError("babble_speakers must be >= 1, pitch_semitones >= 0 and rir_max_seconds > 0")
+        if self.max_pause_seconds < 0.1 or self.max_silence_seconds < 0:
+            raise ValueError("max_pause_seconds must be >= 0.1 (pauses last 0.1 s at least), max_silence_seconds >= 0")
         if self.snr_min_db > self.snr_max_db:
             raise ValueError(f"snr_min_db ({self.snr_min_db}) is above snr_max_db ({self.snr_max_db})")
 
@@ -196,20 +201,19 @@ class WaveformAugmenter:
             keeps.append(kept)
         return out, keeps
 
-    def __call__(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One utterance through the chain (no babble, no replacement by noise alone)."""
-        return self.augment(waveform, rng, babble_sources=None, allow_noise_only=False)[0]
-
     def _noise(self, length: int, rng: np.random.Generator) -> np.ndarray:
         if self.noise_clips:
             return self.noise_clips[int(rng.integers(len(self.noise_clips)))]
         return generated_noise(str(rng.choice(("white", "pink", "brown"))), length, rng)
 
     def _noise_only(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Noise at the level it would have had under this utterance, generated noise, or faint room tone."""
+        """Noise at the level it would have had under this utterance, generated noise, faint noise or digital
+        silence."""
         length = max(int(rng.uniform(0.5, 1.0) * waveform.size), SAMPLING_RATE // 2)
         kind = rng.random()
-        if kind < 0.2:  # near-digital silence: a muted or very quiet microphone
+        if kind < 0.1:  # digital silence: a muted input, or padding
+            return np.zeros(length, dtype=np.float32)
+        if kind < 0.2:  # a very quiet microphone
             level_db = rng.uniform(-90.0, -50.0)
             noise = generated_noise("white", length, rng)
         else:
@@ -217,7 +221,7 @@ class WaveformAugmenter:
                 str(rng.choice(("white", "pink", "brown"))), length, rng)
             # Where speech would be at the utterance's level, noise sits below it by an SNR of the training range.
             level_db = 10 * np.log10(power(waveform) or 1e-10) - rng.uniform(self.config.snr_min_db, self.config.snr_max_db + 10)
-        noise = np.resize(noise, length) if noise.size < length else noise[:length]
+        noise = fit_noise(noise, length, rng)
         return (noise * np.sqrt(10 ** (level_db / 10) / (power(noise) or 1.0))).astype(np.float32)
 
     def augment(
@@ -237,11 +241,11 @@ class WaveformAugmenter:
             waveform = speed_perturb(waveform, float(rng.choice((0.9, 1.0, 1.1))))
         if c.pitch_prob > 0 and rng.random() < c.pitch_prob:
             waveform = pitch_shift(waveform, float(rng.uniform(-c.pitch_semitones, c.pitch_semitones)))
-        if c.pause_prob > 0 and rng.random() < c.pause_prob:
-            waveform = insert_pause(waveform, float(rng.uniform(0.1, c.max_pause_seconds)), rng)
         if c.reverb_prob > 0 and self.room_impulse_responses and rng.random() < c.reverb_prob:
             waveform = reverberate(waveform, self.room_impulse_responses[int(rng.integers(len(self.room_impulse_responses)))])
-        speech_power = power(waveform)
+        speech_power = power(waveform)  # before pauses and padding: the SNR is against the speech alone
+        if c.pause_prob > 0 and rng.random() < c.pause_prob:
+            waveform = insert_pause(waveform, float(rng.uniform(0.1, c.max_pause_seconds)), rng)
         padded = False
         if c.silence_prob > 0 and rng.random() < c.silence_prob:
             waveform = pad_silence(waveform, *rng.uniform(0.0, c.max_silence_seconds, size=2))

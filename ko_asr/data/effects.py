@@ -97,7 +97,8 @@ def speed_perturb(waveform: np.ndarray, factor: float) -> np.ndarray:
 
 def pitch_shift(waveform: np.ndarray, semitones: float) -> np.ndarray:
     """Shift pitch and formants together by `semitones`, keeping the duration (Rubber Band through pedalboard): a
-    waveform-domain vocal-tract-length perturbation that widens a few synthetic voices into many."""
+    scaling of the spectrum akin to vocal-tract-length perturbation (Jaitly & Hinton 2013, which warps the
+    filterbank's frequency axis instead), widening a few synthetic voices into many."""
     if semitones == 0.0:
         return waveform
     shifted = pedalboard.PitchShift(semitones=float(semitones))(waveform.astype(np.float32), SAMPLING_RATE)

@@ -347,16 +347,20 @@ class _Run:
     progress: Any
     output_dir: Path
     window: _TrainWindow = field(default_factory=_TrainWindow)  # spans epoch ends, like the log interval
-    loss_average: float | None = None  # moving average of the train loss, for an augmentation ramp gated on it
+    loss_average: float | None = None  # moving average of the train loss (also in state.extra), for a gated ramp
 
-    def watch_loss_for_ramp(self, loss: float) -> None:
-        """Start the augmentation ramp at the step where the loss's moving average falls below the config's
-        `ramp_below_train_loss` (CTC off its blank plateau); recorded in the loop state, so a resume keeps it."""
+    def watch_loss_for_ramp(self, loss: torch.Tensor) -> None:
+        """Start the augmentation ramp at the step where the loss's moving average (over processes, so every rank
+        starts together) falls below the config's `ramp_below_train_loss` (CTC off its blank plateau). The average
+        and the start step are kept in the loop state, so a resume continues both."""
         augment = self.task.augment
         threshold = augment.config.ramp_below_train_loss if augment is not None else None
         if threshold is None or augment.loss_reached_at is not None:
             return
-        self.loss_average = loss if self.loss_average is None else 0.95 * self.loss_average + 0.05 * loss
+        loss = self.accelerator.reduce(loss.detach().float(), "mean").item()
+        previous = self.state.extra.get("augment_loss_average")
+        self.loss_average = loss if previous is None else 0.95 * previous + 0.05 * loss
+        self.state.extra["augment_loss_average"] = self.loss_average
         if self.state.step >= 20 and self.loss_average < threshold:
             augment.loss_reached_at = self.state.extra["augment_ramp_from"] = self.state.step
             tqdm.write(f"step {self.state.step}: train loss {self.loss_average:.2f} < {threshold:g}, augmentation ramps up")
@@ -415,7 +419,7 @@ def train_one_epoch(run: _Run, epoch: int, stop: _StopRequest) -> bool:
         run.progress_clock.update()
         run.scheduler.step()
         state.step += 1
-        run.watch_loss_for_ramp(outputs.loss.detach().float().item())
+        run.watch_loss_for_ramp(outputs.loss)
         if augment is not None:
             augment.step = state.step
         state.extra["train_seconds"] = run.progress_clock.elapsed_seconds
@@ -466,8 +470,8 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
         sortagrad=config.sortagrad, seed=config.seed,
     )
     if task.augment is not None and task.augment.config.ramped and config.dataloader_num_workers > 0:
-        raise ValueError("an augmentation ramp (ramp_start_step/ramp_steps) follows the optimizer step, which DataLoader "
-                         "workers do not see: use dataloader_num_workers 0 or no ramp")
+        raise ValueError("an augmentation ramp (ramp_start_step, ramp_steps, ramp_below_train_loss) follows the "
+                         "optimizer step, which DataLoader workers do not see: use dataloader_num_workers 0 or no ramp")
     loader = DataLoader(
         task.train_dataset, batch_sampler=sampler, collate_fn=task.transcriber.collator(task.augment),
         num_workers=config.dataloader_num_workers,
@@ -490,6 +494,7 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
         if task.augment is not None:
             task.augment.loss_reached_at = state.extra.get("augment_ramp_from")
         accelerator.print(f"resumed from {checkpoint} at step {state.step} (epoch {state.epoch}, batch {state.batch_in_epoch})")
+    resumed_step = state.step
     if accelerator.is_main_process and config.report_to:
         flat = {k: v for k, v in {**asdict(config), **task.describe}.items() if isinstance(v, (int, float, str, bool))}
         accelerator.init_trackers("ko_asr", config=flat)
@@ -512,13 +517,20 @@ def run_training(task: TrainingTask, config: TrainingLoopConfig, accelerator: Ac
     progress.close()
 
     result: dict[str, Any] = {"stopped_early": stopped_early, "step": state.step}
+    if task.augment is not None and task.augment.config.ramp_below_train_loss is not None:
+        result["augment_ramp_from"] = task.augment.loss_reached_at
+        accelerator.print(
+            f"augmentation ramp started at step {task.augment.loss_reached_at}" if task.augment.loss_reached_at
+            is not None else f"augmentation never started: the train loss stayed above "
+            f"{task.augment.config.ramp_below_train_loss:g}, so this run trained on clean audio only"
+        )
     if config.max_train_minutes is not None:
         minutes = clock.elapsed_seconds / 60
         result["budget"] = {"steps": state.step, "scheduled_steps": schedule.total_steps, "minutes": minutes,
                             "budget_minutes": config.max_train_minutes}
         accelerator.print(
             f"time budget: {state.step} of {schedule.total_steps} scheduled steps in {minutes:.1f} of "
-            f"{config.max_train_minutes:g} min ({state.step / max(clock.elapsed_seconds - clock.seconds_before, 1e-9):.2f} "
+            f"{config.max_train_minutes:g} min ({(state.step - resumed_step) / max(clock.elapsed_seconds - clock.seconds_before, 1e-9):.2f} "
             "steps/s on this machine)" + ("; the schedule was shortened to the budget" if clock.time_fraction >= 1 else "")
         )
     if stopped_early:
