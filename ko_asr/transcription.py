@@ -10,15 +10,17 @@ with the `generate()` of `ParakeetForCTC`) and [`Seq2SeqTranscriber`] (Whisper) 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from transformers.modeling_outputs import BaseModelOutput
 
-from .data.augment import WaveformAugmenter
 from .data.collators import CTCCollator, Seq2SeqCollator, SpeechBatch
 from .whisper import WHISPER_WINDOW_SECONDS
+
+if TYPE_CHECKING:  # inference never augments: it need not load the effects' libraries (pedalboard, ...)
+    from .data.augment import WaveformAugmenter
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from .audio import SAMPLING_RATE
-from .augment import WaveformAugmenter
+
+if TYPE_CHECKING:  # inference never augments: it need not load the effects' libraries (pedalboard, ...)
+    from .augment import WaveformAugmenter
 
 
 def _pad_labels(token_ids: list[list[int]]) -> torch.Tensor:

@@ -10,7 +10,6 @@ glue: levels, alignment and the choice of segments.
 from __future__ import annotations
 
 import numpy as np
-import pedalboard
 import torch
 import torchaudio.functional as F
 
@@ -101,6 +100,8 @@ def pitch_shift(waveform: np.ndarray, semitones: float) -> np.ndarray:
     filterbank's frequency axis instead), widening a few synthetic voices into many."""
     if semitones == 0.0:
         return waveform
+    import pedalboard  # on use: inference paths import this module (through ko_asr.data) but never augment
+
     shifted = pedalboard.PitchShift(semitones=float(semitones))(waveform.astype(np.float32), SAMPLING_RATE)
     return shifted.reshape(-1)[: waveform.size].astype(np.float32)
 
@@ -143,6 +144,8 @@ def telephone(waveform: np.ndarray) -> np.ndarray:
 def lossy_codec(waveform: np.ndarray, codec: str, mp3_vbr_quality: float = 9.0) -> np.ndarray:
     """A round trip through a low-bitrate codec: `"mp3"` (LAME VBR, quality 0 best .. 9.5 worst) or `"gsm"` (GSM 06.10
     full rate, 13 kbit/s, as on mobile calls). Length and alignment are kept (pedalboard compensates the latency)."""
+    import pedalboard  # on use, as in pitch_shift
+
     if codec == "mp3":
         effect = pedalboard.MP3Compressor(vbr_quality=float(mp3_vbr_quality))
     elif codec == "gsm":
