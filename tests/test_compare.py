@@ -75,4 +75,4 @@ def test_compare_two_model_families_with_noise_sweep(tmp_path):
         assert line in table
     ds2_entry = data["models"][str(ds2)]
     row = next(line for line in table.splitlines() if line.startswith("| CER at 10 dB / clean"))
-    assert f"{ds2_entry['conditions']['noise 10 dB'] / ds2_entry['clean_cer']:.2f}" in row
+    assert f"{ds2_entry['conditions']['noise 10 dB'] / ds2_entry['clean_cer']:.3f}" in row

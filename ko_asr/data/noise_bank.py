@@ -80,9 +80,9 @@ def simulated_room_impulse_responses(
 
     Each room is 3-10 m by 3-8 m by 2.5-4 m with wall absorption set (Sabine) for a reverberation time drawn from
     `rt60_range_s` (seconds), source and microphone at least 0.5 m from the walls and each other. The image-source
-    order is capped at 40 to keep start-up short (16 rooms in well under a second), so the largest, most
-    reverberant rooms decay somewhat faster than drawn (measured T30: 0.96 s for a 0.9 s, 10 x 8 x 4 m draw at order
-    30). Deterministic in `seed`.
+    order is capped at 40 to keep start-up short (16 rooms in well under a second), so the drawn RT60 is only
+    approximate: small reverberant rooms are cut short (a 3 x 3 x 2.5 m room drawn at 0.9 s measures T30 ~0.43 s),
+    large ones can ring a little longer than drawn (10 x 8 x 4 m at 0.9 s: ~1.16 s). Deterministic in `seed`.
 
     Raises:
         ValueError: when `rt60_range_s` cannot be reached by these rooms (no room found in 1000 draws).

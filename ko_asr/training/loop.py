@@ -231,7 +231,7 @@ class _Progress:
     further. The learning-rate schedule reads [`schedule_step`], so with a budget it follows time on a slow machine.
 
     Time spent before a resume comes back from the checkpoint (`LoopState.extra["train_seconds"]`). With several
-    processes the main process's clock is broadcast, so every rank uses the same learning rate and stops together.
+    processes the largest fraction across them is used, so every rank has the same learning rate and stops together.
     """
 
     def __init__(self, total_steps: int, budget_minutes: float | None, accelerator: Accelerator, seconds_before: float = 0.0):
@@ -352,7 +352,8 @@ class _Run:
     def watch_loss_for_ramp(self, loss: torch.Tensor) -> None:
         """Start the augmentation ramp at the step where the loss's moving average (over processes, so every rank
         starts together) falls below the config's `ramp_below_train_loss` (CTC off its blank plateau). The average
-        and the start step are kept in the loop state, so a resume continues both."""
+        and the start step are kept in the loop state, so a resume continues both. Called once per optimizer step
+        with that step's last batch loss (under gradient accumulation, one micro-batch of the window)."""
         augment = self.task.augment
         threshold = augment.config.ramp_below_train_loss if augment is not None else None
         if threshold is None or augment.loss_reached_at is not None:
