@@ -164,11 +164,8 @@ class WaveformAugmenter:
         """Read the noise and rooms `config` asks for: its `noise_dir` or the shipped train recordings, the shipped
         train rooms plus `simulated_rooms` simulated ones."""
         clips: list[np.ndarray] = []
-        if config.noise_prob > 0 or config.noise_only_prob > 0:
-            if config.noise_dir == "generated":
-                clips = []
-            else:
-                clips = load_noise_clips(config.noise_dir) if config.noise_dir else noise_clips("train")
+        if (config.noise_prob > 0 or config.noise_only_prob > 0) and config.noise_dir != "generated":
+            clips = load_noise_clips(config.noise_dir) if config.noise_dir else noise_clips("train")
         rooms: list[np.ndarray] = []
         if config.reverb_prob > 0:
             rooms = room_impulse_responses("train", config.rir_max_seconds)
@@ -201,10 +198,15 @@ class WaveformAugmenter:
             keeps.append(kept)
         return out, keeps
 
+    @staticmethod
+    def _generated(length: int, rng: np.random.Generator) -> np.ndarray:
+        return generated_noise(str(rng.choice(("white", "pink", "brown"))), length, rng)
+
     def _noise(self, length: int, rng: np.random.Generator) -> np.ndarray:
+        """A real recording when there are any, else generated noise."""
         if self.noise_clips:
             return self.noise_clips[int(rng.integers(len(self.noise_clips)))]
-        return generated_noise(str(rng.choice(("white", "pink", "brown"))), length, rng)
+        return self._generated(length, rng)
 
     def _noise_only(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Noise at the level it would have had under this utterance, generated noise, faint noise or digital
@@ -217,8 +219,7 @@ class WaveformAugmenter:
             level_db = rng.uniform(-90.0, -50.0)
             noise = generated_noise("white", length, rng)
         else:
-            noise = self._noise(length, rng) if kind < 0.8 else generated_noise(
-                str(rng.choice(("white", "pink", "brown"))), length, rng)
+            noise = self._noise(length, rng) if kind < 0.8 else self._generated(length, rng)
             # Where speech would be at the utterance's level, noise sits below it by an SNR of the training range.
             level_db = 10 * np.log10(power(waveform) or 1e-10) - rng.uniform(self.config.snr_min_db, self.config.snr_max_db + 10)
         noise = fit_noise(noise, length, rng)
@@ -229,13 +230,12 @@ class WaveformAugmenter:
         waveform: np.ndarray,
         rng: np.random.Generator,
         babble_sources: list[np.ndarray] | None = None,
-        allow_noise_only: bool = True,
         config: AugmentationConfig | None = None,
     ) -> tuple[np.ndarray, bool]:
         """One utterance through the chain (`config`, by default the augmenter's); returns `(waveform,
         keeps_transcript)` (see [`augment_batch`])."""
         c = config or self.config
-        if allow_noise_only and c.noise_only_prob > 0 and rng.random() < c.noise_only_prob:
+        if c.noise_only_prob > 0 and rng.random() < c.noise_only_prob:
             return self._noise_only(waveform, rng), False
         if c.speed_perturb:
             waveform = speed_perturb(waveform, float(rng.choice((0.9, 1.0, 1.1))))
@@ -258,7 +258,7 @@ class WaveformAugmenter:
                 noise = self._noise(waveform.size, rng)
             waveform = mix_at_snr(waveform, noise, float(rng.uniform(c.snr_min_db, c.snr_max_db)), rng, speech_power)
         elif padded:  # a real microphone is never digitally silent between utterances
-            tone = generated_noise(str(rng.choice(("white", "pink", "brown"))), waveform.size, rng)
+            tone = self._generated(waveform.size, rng)
             waveform = (waveform + tone * np.float32(10 ** (c.room_tone_db / 20))).astype(np.float32)
         channel = rng.random()
         if c.telephone_prob > 0 and channel < c.telephone_prob:

@@ -347,7 +347,6 @@ class _Run:
     progress: Any
     output_dir: Path
     window: _TrainWindow = field(default_factory=_TrainWindow)  # spans epoch ends, like the log interval
-    loss_average: float | None = None  # moving average of the train loss (also in state.extra), for a gated ramp
 
     def watch_loss_for_ramp(self, loss: torch.Tensor) -> None:
         """Start the augmentation ramp at the step where the loss's moving average (over processes, so every rank
@@ -360,11 +359,10 @@ class _Run:
             return
         loss = self.accelerator.reduce(loss.detach().float(), "mean").item()
         previous = self.state.extra.get("augment_loss_average")
-        self.loss_average = loss if previous is None else 0.95 * previous + 0.05 * loss
-        self.state.extra["augment_loss_average"] = self.loss_average
-        if self.state.step >= 20 and self.loss_average < threshold:
+        average = self.state.extra["augment_loss_average"] = loss if previous is None else 0.95 * previous + 0.05 * loss
+        if self.state.step >= 20 and average < threshold:
             augment.loss_reached_at = self.state.extra["augment_ramp_from"] = self.state.step
-            tqdm.write(f"step {self.state.step}: train loss {self.loss_average:.2f} < {threshold:g}, augmentation ramps up")
+            tqdm.write(f"step {self.state.step}: train loss {average:.2f} < {threshold:g}, augmentation ramps up")
 
     def log_train(self, window: _TrainWindow, batch: SpeechBatch, outputs, fractional_epoch: float) -> float:
         """Write the window's loss, learning rate, throughput and the last batch's train CER; returns the loss."""
