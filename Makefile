@@ -20,7 +20,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing ko-asr into $(VENV) (first run takes a few minutes)..."
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | $(PIP_QUIET)
-	@$(BIN)/python -c "import ko_asr, torch, torchaudio"
+	@# pyctcdecode's metadata pins numpy<2, which would downgrade numpy under pandas/datasets; it runs on numpy 2.
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps 'pyctcdecode==0.5.0' 2>&1 | $(PIP_QUIET)
+	@$(BIN)/python -c "import ko_asr, torch, torchaudio, pyctcdecode, kenlm, arpabo"
 	@touch $@
 
 system-deps:

@@ -1,7 +1,8 @@
 """ko_asr: Korean speech recognition for the Hugging Face ecosystem.
 
 Importing it registers DeepSpeech2 with the transformers Auto classes (no `trust_remote_code`), so
-`AutoModelForCTC`, `AutoProcessor` and `pipeline("automatic-speech-recognition")` load saved DeepSpeech2 models.
+`AutoModelForCTC`, `AutoProcessor` and `pipeline("automatic-speech-recognition")` load saved DeepSpeech2 models (and
+decode with the n-gram language model saved beside one, see `ko_asr.pipeline_with_lm`).
 Registering needs the classes, hence torch and transformers (seconds): the `ko-asr` console script therefore starts in
 the top-level `ko_asr_cli` module, which imports this package only after its arguments have parsed.
 """
@@ -23,7 +24,9 @@ from .models.deepspeech2 import (
     DeepSpeech2Model,
     DeepSpeech2PreTrainedModel,
     DeepSpeech2Processor,
+    DeepSpeech2ProcessorWithLM,
 )
+from .pipeline_with_lm import register as _register_pipeline
 
 __version__ = "0.1.0"
 
@@ -39,6 +42,7 @@ def _register_auto_classes() -> None:
 
 
 _register_auto_classes()
+_register_pipeline()  # LM decoding for `pipeline("automatic-speech-recognition", model=dir)`, see pipeline_with_lm
 
 __all__ = [
     "DeepSpeech2CTCTokenizer",
@@ -48,4 +52,5 @@ __all__ = [
     "DeepSpeech2Model",
     "DeepSpeech2PreTrainedModel",
     "DeepSpeech2Processor",
+    "DeepSpeech2ProcessorWithLM",
 ]
