@@ -108,9 +108,11 @@ def evaluate_dataset(
     return metrics, rows
 
 
-def load_asr_model(path: str, device: str | torch.device = "cpu", generate_kwargs: dict[str, Any] | None = None):
+def load_asr_model(path: str, device: str | torch.device = "cpu", generate_kwargs: dict[str, Any] | None = None,
+                   use_lm: bool = True, num_processes: int | None = None, **decoder_settings: Any):
     """Load a saved model, its processor and its [`BatchTranscriber`] in eval mode: DeepSpeech2 (CTC, after
-    `import ko_asr`) or Whisper.
+    `import ko_asr`) or Whisper. A DeepSpeech2 directory with a `language_model/` decodes with it (LM beam search,
+    `decoder_settings` such as `beam_width` or `alpha` replacing the saved ones) unless `use_lm=False`.
 
     Returns:
         `(model, processor, transcriber)`.
@@ -120,8 +122,11 @@ def load_asr_model(path: str, device: str | torch.device = "cpu", generate_kwarg
     config = AutoConfig.from_pretrained(path)
     model_class = AutoModelForSpeechSeq2Seq if getattr(config, "is_encoder_decoder", False) else AutoModelForCTC
     model = model_class.from_pretrained(path, config=config).to(device).eval()
-    processor = AutoProcessor.from_pretrained(path)
-    return model, processor, transcriber_for(model, processor, generate_kwargs)
+    # `use_lm` is DeepSpeech2Processor's (AutoProcessor returns the LM processor for a directory with an LM).
+    processor = AutoProcessor.from_pretrained(path, **({} if model.config.is_encoder_decoder else {"use_lm": use_lm}))
+    if decoder_settings and hasattr(processor, "beam_search"):
+        processor = processor.with_settings(**decoder_settings)
+    return model, processor, transcriber_for(model, processor, generate_kwargs, use_lm, num_processes)
 
 
 class measure_peak_rss:  # noqa: N801 - used as a context manager, like a function

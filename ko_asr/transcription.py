@@ -77,8 +77,10 @@ class BatchTranscriber:
         return self.decode(logits.argmax(-1))
 
     def decode(self, ids: torch.Tensor) -> list[str]:
-        """Texts of token ids `(batch, steps)`."""
-        return self.processor.batch_decode(ids, skip_special_tokens=self.skip_special_tokens)
+        """Texts of token ids `(batch, steps)` (the tokenizer's decoding; an LM processor's `batch_decode` takes
+        logits)."""
+        tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        return tokenizer.batch_decode(ids, skip_special_tokens=self.skip_special_tokens)
 
     #: Whether the family's `pipeline` output carries word timestamps.
     word_timestamps = False
@@ -102,10 +104,23 @@ class BatchTranscriber:
 @dataclass
 class CTCTranscriber(BatchTranscriber):
     """CTC models: `model.generate(**inputs)` gives greedy ids with padding as the blank (and the loss of the same
-    pass), `processor.batch_decode` the texts."""
+    pass), `processor.batch_decode` the texts; with a [`DeepSpeech2ProcessorWithLM`] the same pass's logits go
+    through its LM beam search instead.
 
+    Args:
+        use_lm (`bool`, *optional*, defaults to `True`): decode with the processor's language model when it has one.
+        num_processes (`int`, *optional*): beam-search a batch in this many forked processes.
+    """
+
+    use_lm: bool = True
+    num_processes: int | None = None
     skip_special_tokens = False
     word_timestamps = True
+
+    @property
+    def beam_search(self):
+        """The processor's LM beam search when it is used, else `None` (greedy)."""
+        return getattr(self.processor, "beam_search", None) if self.use_lm else None
 
     def collator(self, augment: WaveformAugmenter | None = None) -> CTCCollator:
         return CTCCollator(self.processor, augment)
@@ -122,7 +137,14 @@ class CTCTranscriber(BatchTranscriber):
     def transcribe(self, model, inputs: dict[str, torch.Tensor]) -> BatchTranscription:
         output = model.generate(**inputs, return_dict_in_generate=True, **self.generate_kwargs)
         loss = output.loss.item() if getattr(output, "loss", None) is not None else None
-        return BatchTranscription(self.decode(output.sequences), loss)
+        if self.beam_search is None:
+            return BatchTranscription(self.decode(output.sequences), loss)
+        logits = output.logits.float().cpu().numpy()
+        lengths = output.output_mask.sum(-1).tolist()
+        texts = self.processor.batch_decode(
+            [utterance[:length] for utterance, length in zip(logits, lengths)], num_processes=self.num_processes
+        ).text
+        return BatchTranscription(texts, loss)
 
 
 @dataclass
@@ -171,15 +193,17 @@ class Seq2SeqTranscriber(BatchTranscriber):
         return BatchTranscription(self.decode(generated.sequences), loss)
 
 
-def transcriber_for(model, processor, generate_kwargs: dict[str, Any] | None = None) -> BatchTranscriber:
-    """The [`BatchTranscriber`] of `model`'s family: seq2seq for encoder-decoder configs, CTC otherwise."""
+def transcriber_for(model, processor, generate_kwargs: dict[str, Any] | None = None, use_lm: bool = True,
+                    num_processes: int | None = None) -> BatchTranscriber:
+    """The [`BatchTranscriber`] of `model`'s family: seq2seq for encoder-decoder configs, CTC otherwise (with the
+    processor's language model unless `use_lm=False`)."""
     if getattr(model.config, "is_encoder_decoder", False):
         whisper = getattr(model.config, "model_type", None) == "whisper"
         return Seq2SeqTranscriber(
             processor, dict(generate_kwargs or {}), model.config.decoder_start_token_id,
             language_prompts=whisper, segment_timestamps=whisper,
         )
-    return CTCTranscriber(processor, dict(generate_kwargs or {}))
+    return CTCTranscriber(processor, dict(generate_kwargs or {}), use_lm=use_lm, num_processes=num_processes)
 
 
 __all__ = [
