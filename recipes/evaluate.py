@@ -24,6 +24,7 @@ import ko_asr  # noqa: E402, F401  (registers DeepSpeech2 with the Auto classes)
 from ko_asr.data.sources import load_corpus  # noqa: E402
 from ko_asr.evaluation import evaluate_dataset, load_asr_model  # noqa: E402
 from ko_asr.metrics import METRICS  # noqa: E402
+from ko_asr.models.deepspeech2.language_model_deepspeech2 import find_language_model  # noqa: E402
 from ko_asr.text.policy import TranscriptPolicy  # noqa: E402
 from ko_asr.training.hub import push_model_folder  # noqa: E402
 from ko_asr.training.model_card import update_model_card  # noqa: E402
@@ -46,6 +47,13 @@ class EvaluateArguments:
                   "the hypothesis is empty, as `ko-asr transcribe` and the Space give. Off by default so scores stay "
                   "comparable; scores with it leave the model card alone."},
     )
+    use_lm: bool = field(
+        default=True,
+        metadata={"help": "Decode with the model's n-gram language model when its directory has one (language_model/); "
+                  "false decodes greedily. The decoding used is printed and recorded in metrics.json."},
+    )
+    beam_width: int | None = field(default=None, metadata={"help": "LM beam width (default: the saved decoder setting)."})
+    num_processes: int | None = field(default=None, metadata={"help": "Beam-search each batch in this many processes."})
     max_samples: int | None = field(default=None, metadata={"help": "Score only the first N rows of each split."})
     num_examples: int = field(default=5, metadata={"help": "Transcripts printed per split."})
     output_dir: str | None = field(default=None, metadata={"help": "Where results go (default: <model>/eval)."})
@@ -62,7 +70,13 @@ class EvaluateArguments:
 
 def main(argv: list[str] | None = None) -> dict:
     (args,) = parse_config((EvaluateArguments,), argv)
-    model, processor, transcriber = load_asr_model(args.model)
+    settings = {"beam_width": args.beam_width} if args.beam_width else {}
+    model, processor, transcriber = load_asr_model(args.model, use_lm=args.use_lm, num_processes=args.num_processes,
+                                                   **settings)
+    lm = getattr(transcriber, "beam_search", None)
+    decoding = "greedy" if lm is None else (
+        f"LM beam search ({lm.config.units} {lm.config.order}-gram, beam {lm.config.beam_width}, "
+        f"alpha {lm.config.alpha}, beta {lm.config.beta})")
     policy = TranscriptPolicy.resolve(processor, args.policy)
     corpus = load_corpus(args.dataset, args.splits, data_root=args.data_root, policy=policy,
                          synthetic_size=args.synthetic_size)
@@ -84,13 +98,15 @@ def main(argv: list[str] | None = None) -> dict:
         for row in rows[: args.num_examples]:
             print(f"  {row['id']}\n    REF {row['reference']}\n    HYP {row['hypothesis']}")
     synthetic = " (synthetic espeak-ng speech, not real-speech accuracy)" if args.dataset == "synthetic" else ""
-    print(f"\n{args.model} on {args.dataset}{synthetic}, policy={policy.policy}" + (", VAD-gated" if args.vad else ""))
+    print(f"\n{args.model} on {args.dataset}{synthetic}, policy={policy.policy}, decoding: {decoding}"
+          + (", VAD-gated" if args.vad else ""))
     print("| split | utterances | " + " | ".join(METRICS) + " |")
     print("|---|---:|" + "---:|" * len(METRICS))
     for split, values in results.items():
         print(f"| {split} | {values['utterances']} | " + " | ".join(f"{values[m]:.4f}" for m in METRICS) + " |")
     (output / "metrics.json").write_text(json.dumps(
-        {"model": args.model, "dataset": args.dataset, "policy": policy.policy, "vad": args.vad, "splits": results},
+        {"model": args.model, "dataset": args.dataset, "policy": policy.policy, "vad": args.vad, "decoding": decoding,
+         "splits": results},
         indent=1))
     print(f"\nwritten: {output / 'metrics.json'}, {output}/transcripts_*.csv")
     card = Path(args.model) / "README.md"
@@ -98,6 +114,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.update_model_card and card.is_file() and saved_policy not in (None, policy):
         # the card's table is the model under its own policy; scores under another one would read as the model's
         print(f"model card left as it is: these scores use policy {policy}, the model was trained with {saved_policy}")
+    elif args.update_model_card and card.is_file() and lm is None and find_language_model(args.model):
+        # the card's table is how the saved model decodes by default (with its LM)
+        print("model card left as it is: these scores are greedy (--use_lm false) and the model has an LM")
     elif args.update_model_card and card.is_file() and args.vad:
         # likewise the card's table is the model alone, not the model behind a speech detector
         print("model card left as it is: these scores are VAD-gated (--vad)")
