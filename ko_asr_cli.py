@@ -40,8 +40,15 @@ def _seconds(value: str) -> float:
     return number
 
 
+def _hotwords(value: str) -> list[str]:
+    words = [word.strip() for word in value.split(",") if word.strip()]
+    if not words:
+        raise argparse.ArgumentTypeError(f"no word in {value!r} (comma-separated words or phrases)")
+    return words
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The `ko-asr` parser; the parsed `command` is a key of `ko_asr.cli.COMMANDS`."""
+    """The `ko-asr` parser; the parsed `command` is a key of `ko_asr.cli.COMMANDS` (`lm` has its own `lm_command`)."""
     parser = _Parser(prog="ko-asr", description="Korean speech recognition tools.")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -91,6 +98,12 @@ pieces of up to 20 s (--chunk-length-s if shorter; longer unbroken speech is chu
 times in the file's time. A file without speech (silence, noise) gives an empty transcript instead of invented
 text. --no-vad transcribes each whole file as it is.
 
+Language model: a CTC model whose directory holds a language_model/ folder (written by `ko-asr lm build TEXT
+MODEL_DIR`) is decoded with that n-gram LM's beam search; --no-lm decodes greedily instead. --beam-width and
+--hotwords set the beam search per run (words or phrases to favour, e.g. --hotwords "서초구,양재 시민의 숲"); on a
+CTC model without an LM they run a beam search without one (hotwords still boost; a note says so). Whisper models
+refuse both.
+
 A file that cannot be read or holds nothing to transcribe (empty, too short, silent, not audio) is reported on
 stderr, one line, and skipped; the exit status is then 1. A model that cannot be loaded or a bad option is one line
 on stderr and exit status 2.""",
@@ -118,7 +131,60 @@ on stderr and exit status 2.""",
         "--no-vad", action="store_true",
         help="transcribe each whole file, silence and noise included, instead of only the speech VAD finds",
     )
+    transcribe.add_argument(
+        "--beam-width", type=_positive_int, metavar="N",
+        help="CTC models: beams kept per frame in the LM beam search (default: the LM's decoder_config.json, else 32)",
+    )
+    transcribe.add_argument(
+        "--hotwords", action="append", type=_hotwords, metavar="WORD[,WORD...]",
+        help="CTC models: comma-separated words or phrases the beam search favours (the flag may be repeated)",
+    )
+    transcribe.add_argument(
+        "--no-lm", action="store_true", help="decode greedily even when the model has a language_model/ folder"
+    )
     transcribe.add_argument("--quiet", action="store_true", help="no progress bar or notes on stderr (errors still)")
+
+    lm = commands.add_parser("lm", help="n-gram language models for CTC beam search")
+    lm_commands = lm.add_subparsers(dest="lm_command", required=True)
+    build = lm_commands.add_parser(
+        "build",
+        help="build an n-gram LM from training transcripts into OUT_DIR/language_model/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""\
+Build an n-gram language model (Kneser-Ney, ARPA) for CTC beam search and write it to OUT_DIR/language_model/
+(lm.arpa, decoder_config.json, and unigrams.txt for word units).
+
+Use TRAINING transcripts only: text from the dev or test sets in the LM makes their scores meaningless.
+
+The usual use is OUT_DIR = the model directory (ko-asr lm build train.txt outputs/ds2 --model outputs/ds2): then
+`ko-asr transcribe outputs/ds2 ...` and pipeline("automatic-speech-recognition", model="outputs/ds2") decode with
+the LM, and AutoProcessor.from_pretrained("outputs/ds2") is a DeepSpeech2ProcessorWithLM. An existing
+language_model/ there is replaced.
+
+Transcripts are normalized as in training (raw KsponSpeech notation or plain text), with the model's saved
+transcript policy when --model is given, else the spelling policy.""",
+    )
+    build.add_argument(
+        "text", metavar="TEXT",
+        help="a text file with one training transcript per line (UTF-8 or CP949), or a KsponSpeech corpus directory "
+        "(its train split's transcripts are used)",
+    )
+    build.add_argument("output_dir", metavar="OUT_DIR", help="where language_model/ is written (usually the model directory)")
+    build.add_argument(
+        "--model", metavar="MODEL_DIR",
+        help="the CTC model the LM is for: its tokenizer and transcript policy (needed for --units word; reports the "
+        "LM units the model cannot produce)",
+    )
+    build.add_argument("--order", type=_positive_int, default=5, metavar="N", help="n-gram order (default 5)")
+    build.add_argument(
+        "--units", choices=("syllable", "word"), default="syllable",
+        help="syllable: syllables and word boundaries, no out-of-vocabulary words (default); word: whole words",
+    )
+    build.add_argument("--alpha", type=float, help="LM weight saved as the decoding default (default 0.5)")
+    build.add_argument("--beta", type=float, help="insertion bonus saved as the decoding default (default 1.0)")
+    build.add_argument(
+        "--beam-width", type=_positive_int, metavar="N", help="beam width saved as the decoding default (default 32)"
+    )
     return parser
 
 

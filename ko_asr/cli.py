@@ -142,9 +142,17 @@ def _transcribe(args: argparse.Namespace) -> int:
         return refuse(targets)
     if problem := _device_problem(args.device):
         return refuse(problem)
+    decoder_kwargs = _decoder_kwargs(args)
+    if args.no_lm and decoder_kwargs:
+        return refuse(f"--no-lm (greedy decoding) cannot be combined with {' and '.join(_beam_flags(args))} "
+                      "(beam search settings)")
     asr = _load_pipeline(args)
     if isinstance(asr, str):
         return refuse(asr)
+    if decoder_kwargs:
+        asr = _with_beam_search(asr, args)
+        if isinstance(asr, str):
+            return refuse(asr)
 
     # The family's own call arguments (CTC: word offsets and chunking; Whisper: language, 30 s windows, segment
     # times), as the Space uses them; the pipeline's tokenizer stands in for the processor.
@@ -179,6 +187,7 @@ def _transcribe(args: argparse.Namespace) -> int:
         results = transcribe_waveforms(
             asr, [waveform for _, waveform, _ in loaded], transcriber, options, timestamps=timestamps,
             vad=None if args.no_vad else DEFAULT_VAD, sampling_rate=audio_io.SAMPLING_RATE,
+            decoder_kwargs=decoder_kwargs,
         )
         for index, (path, _, seconds) in enumerate(loaded):
             transcript = timed_transcript(path, results[index], seconds, transcriber.word_timestamps,
@@ -208,8 +217,11 @@ def _load_pipeline(args: argparse.Namespace):
 
     if args.quiet:
         transformers_logging.disable_progress_bar()
+    # --no-lm: greedy decoding even when the model directory holds a language_model/ (see ko_asr.pipeline_with_lm)
+    options = {"use_lm": False} if args.no_lm else {}
     try:  # importing ko_asr registered DeepSpeech2 with the Auto classes the pipeline loads through
-        asr = pipeline("automatic-speech-recognition", model=args.model, device=args.device, batch_size=args.batch_size)
+        asr = pipeline("automatic-speech-recognition", model=args.model, device=args.device, batch_size=args.batch_size,
+                       **options)
     except Exception as error:  # noqa: BLE001 - whatever fails here is about the model the user named
         reason = " ".join(str(error).split()) or type(error).__name__
         if len(reason) > 240 and ". " in reason[:240]:  # transformers' longer messages go on to upgrade advice
@@ -228,8 +240,151 @@ def _load_pipeline(args: argparse.Namespace):
     return asr
 
 
-#: The commands `ko_asr_cli.main` dispatches to, by name.
-COMMANDS = {"normalize": _normalize, "synth": _synth, "prepare": _prepare, "transcribe": _transcribe}
+def _beam_flags(args: argparse.Namespace) -> list[str]:
+    return [flag for flag, value in (("--beam-width", args.beam_width), ("--hotwords", args.hotwords)) if value]
+
+
+def _decoder_kwargs(args: argparse.Namespace) -> dict | None:
+    """The beam search's per-call settings from `--beam-width` and `--hotwords`, or `None` when neither is given."""
+    kwargs: dict = {}
+    if args.beam_width is not None:
+        kwargs["beam_width"] = args.beam_width
+    if args.hotwords:  # each --hotwords is a list of words; the flag may be repeated
+        kwargs["hotwords"] = list(dict.fromkeys(word for words in args.hotwords for word in words))
+    return kwargs or None
+
+
+def _with_beam_search(asr, args: argparse.Namespace):
+    """`asr` able to take the beam search's `decoder_kwargs`: as it is when it decodes with a language model; for a
+    CTC model without one, the same model with a beam search without LM (a note says so); for other models, one line
+    saying why the flags do not apply."""
+    if asr.type == "ctc_with_lm":
+        return asr
+    flags = " and ".join(_beam_flags(args))
+    if asr.type != "ctc":
+        kind = "a Whisper model" if asr.type == "seq2seq_whisper" else "a sequence-to-sequence model"
+        return f"{flags}: beam search settings of CTC models; {args.model} is {kind}"
+    from transformers import pipeline
+
+    from .models.deepspeech2.language_model_deepspeech2 import DecoderConfig, HangulBeamSearch
+
+    if not args.quiet:
+        print(f"ko-asr transcribe: note: {args.model} has no language_model/ (see `ko-asr lm build`): beam search "
+              f"without a language model for {flags}", file=sys.stderr)
+    decoder = HangulBeamSearch(asr.tokenizer, DecoderConfig(), None)
+    # the loaded model, tokenizer and feature extractor again, with the explicit decoder (nothing is reloaded)
+    return pipeline("automatic-speech-recognition", model=asr.model, tokenizer=asr.tokenizer,
+                    feature_extractor=asr.feature_extractor, decoder=decoder, device=asr.device,
+                    batch_size=args.batch_size)
+
+
+def _lm(args: argparse.Namespace) -> int:
+    return {"build": _lm_build}[args.lm_command](args)
+
+
+def _lm_texts(path: Path, policy) -> list[str] | str:
+    """The training transcripts at `path` (a text file, one per line, or a KsponSpeech directory's train split), or
+    one line saying why they cannot be read."""
+    if path.is_dir():
+        from .data.sources import load_corpus
+
+        try:
+            return list(load_corpus("ksponspeech", ["train"], data_root=str(path), policy=policy)["train"]["text"])
+        except (OSError, ValueError) as error:
+            reason = " ".join(str(error).split()) or type(error).__name__
+            return f"{path}: cannot read a KsponSpeech train split from this directory ({reason})"
+    from .text.encoding import TranscriptDecodeError, read_text_file
+
+    try:
+        text = read_text_file(path)
+    except TranscriptDecodeError as error:
+        return str(error)
+    except OSError as error:
+        return f"{path}: {error.strerror or error}"
+    return [line for line in text.splitlines() if line.strip()]  # blank lines are not transcripts
+
+
+def _lm_tokenizer(model: str):
+    """The tokenizer of the CTC model `model`, or one line saying why there is none."""
+    import os
+
+    from transformers import AutoConfig, AutoProcessor, AutoTokenizer
+
+    if os.path.isfile(model):
+        return f"--model {model}: is a file; pass the directory the model was saved to"
+    if not os.path.exists(model) and (os.path.isabs(model) or model.startswith(".")):  # a path, not a Hub id
+        return f"--model {model}: no such model directory"
+    try:
+        config = AutoConfig.from_pretrained(model)
+        if getattr(config, "is_encoder_decoder", False):
+            return f"--model {model}: a sequence-to-sequence model (Whisper); language models are for CTC models"
+        try:
+            return AutoTokenizer.from_pretrained(model)
+        except (OSError, ValueError, KeyError):
+            return AutoProcessor.from_pretrained(model).tokenizer
+    except Exception as error:  # noqa: BLE001 - whatever fails here is about the model the user named
+        reason = " ".join(str(error).split()) or type(error).__name__
+        return f"--model {model}: cannot load its tokenizer ({reason[:240]})"
+
+
+def _lm_build(args: argparse.Namespace) -> int:
+    def refuse(message: str) -> int:
+        print(f"ko-asr lm build: {message}", file=sys.stderr)
+        return 2
+
+    path, output = Path(args.text), Path(args.output_dir)
+    if not path.exists():
+        return refuse(f"{path}: no such file or directory")
+    if args.units == "word" and args.model is None:
+        return refuse("--units word needs --model MODEL_DIR (words are spelled in the model's tokenizer units)")
+    if output.exists() and not output.is_dir():
+        return refuse(f"{output}: exists and is not a directory")
+
+    from .lm_build import build_language_model
+    from .text.policy import TranscriptPolicy
+
+    tokenizer = None
+    if args.model is not None:
+        tokenizer = _lm_tokenizer(args.model)
+        if isinstance(tokenizer, str):
+            return refuse(tokenizer)
+    policy = (TranscriptPolicy.from_tokenizer(tokenizer) if tokenizer is not None else None) or TranscriptPolicy()
+    texts = _lm_texts(path, policy)
+    if isinstance(texts, str):
+        return refuse(texts)
+    settings = {name: getattr(args, name) for name in ("alpha", "beta", "beam_width") if getattr(args, name) is not None}
+    try:
+        report = build_language_model(texts, str(output), units=args.units, order=args.order, tokenizer=tokenizer,
+                                      policy=policy, **settings)
+    except ValueError as error:
+        return refuse(f"{path}: {error}")
+    except OSError as error:
+        return refuse(f"{output}: {error.strerror or error}")
+
+    skipped = sum(report.skipped.values())
+    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(report.skipped.items()))
+    whose = "the model's" if args.model else "the default"
+    print(f"transcripts: {report.lines} used, {skipped} skipped{f' ({reasons})' if skipped else ''}; "
+          f"normalized with {whose} {policy.policy} policy")
+    print("n-grams: " + ", ".join(f"{order}-gram {count}" for order, count in sorted(report.ngrams.items())))
+    boundary = " (syllables and the word boundary |)" if args.units == "syllable" else ""
+    print(f"vocabulary: {report.vocabulary} units{boundary}")
+    if tokenizer is None:
+        print("units the model cannot produce: not checked (no --model)")
+    else:
+        examples = " ".join(report.unreachable[:10]) + (" ..." if len(report.unreachable) > 10 else "")
+        print(f"units the model cannot produce: {len(report.unreachable)}" + (f" ({examples})" if examples else ""))
+    print(f"lm.arpa: {report.size_bytes / 1024:.1f} KiB")
+    print(f"written: {report.directory}")
+    if (output / "config.json").is_file():
+        print(f"`ko-asr transcribe {output} ...` now decodes with this LM (--no-lm for greedy decoding)")
+    else:
+        print("copy language_model/ into a CTC model directory to decode with it")
+    return 0
+
+
+#: The commands `ko_asr_cli.main` dispatches to, by name (`lm` dispatches on its own sub-command).
+COMMANDS = {"normalize": _normalize, "synth": _synth, "prepare": _prepare, "transcribe": _transcribe, "lm": _lm}
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 

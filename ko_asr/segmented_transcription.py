@@ -39,6 +39,7 @@ def transcribe_waveforms(
     timestamps: bool = False,
     vad: VadOptions | None = DEFAULT_VAD,
     sampling_rate: int = 16000,
+    decoder_kwargs: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Transcribe each of `waveforms` with the pipeline `asr`, only where it holds speech when `vad` is set.
 
@@ -59,6 +60,9 @@ def transcribe_waveforms(
             pipeline pass unless a single stretch of speech is longer. `None` turns VAD off: each whole waveform
             is one pipeline call, as the pipeline alone would do it.
         sampling_rate (`int`, *optional*, defaults to 16000): the rate of `waveforms` (the pipeline's).
+        decoder_kwargs (`dict`, *optional*): beam search settings (`beam_width`, `hotwords`, ...) added to every
+            pipeline call as its `decoder_kwargs`, only when `asr` decodes with a beam search (`asr.type ==
+            "ctc_with_lm"`); ignored otherwise.
 
     Returns:
         `list[dict]`: per waveform, the pipeline's output shape: `text` and, when the family gives times,
@@ -92,10 +96,12 @@ def transcribe_waveforms(
     groups: dict[str, list[int]] = defaultdict(list)
     for number, call in enumerate(calls):
         groups[repr(sorted(call.items()))].append(number)
+    # Beam search settings reach only a pipeline that has a beam search (other pipelines would reject them).
+    extra = {"decoder_kwargs": decoder_kwargs} if decoder_kwargs and getattr(asr, "type", None) == "ctc_with_lm" else {}
     outputs: dict[int, dict[str, Any]] = {}
     for members in groups.values():
         inputs = [{"raw": pieces[number][2], "sampling_rate": sampling_rate} for number in members]
-        outputs.update(zip(members, asr(inputs, **calls[members[0]])))
+        outputs.update(zip(members, asr(inputs, **calls[members[0]], **extra)))
 
     if vad is None:  # the pipeline's own results, untouched
         return [{**outputs[index], "speech": None} for index in range(len(waveforms))]
