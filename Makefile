@@ -36,10 +36,13 @@ browser-deps:
 ACCELERATE := $(BIN)/accelerate launch --cpu --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no
 DEMO_DIR := outputs/ds2-demo
 
-# Synthetic corpus -> train DeepSpeech2 -> evaluate on the synthetic eval splits -> plots.
+# Synthetic corpus -> train DeepSpeech2 -> n-gram LM -> evaluate (LM beam search) on the synthetic eval splits -> plots.
 demo: system-deps $(STAMP)
 	$(BIN)/ko-asr synth data/synthetic-demo --size demo
 	$(ACCELERATE) recipes/train.py recipes/configs/ds2_demo.yaml --output_dir $(DEMO_DIR)
+	@# A syllable 5-gram from the training transcripts only, saved into the model: its pipeline decodes with it.
+	@# alpha/beta: the best of recipes/tune_decoder.py's grid on dev (recipes/RESULTS.md); re-tune with that script.
+	$(BIN)/ko-asr lm build data/synthetic-demo $(DEMO_DIR) --model $(DEMO_DIR) --units syllable --order 5 --alpha 0.35 --beta 1.0
 	$(BIN)/python recipes/evaluate.py --model $(DEMO_DIR) --dataset synthetic --splits eval_clean eval_other
 	@echo "Plots: $$(ls $(DEMO_DIR)/plots/*.png | tr '\n' ' ')"
 	@echo "Model card: $(DEMO_DIR)/README.md (synthetic espeak-ng speech: not real-speech accuracy)"
@@ -68,5 +71,5 @@ lint: $(STAMP)
 
 # Every benchmark script in turn (tens of minutes on 2 cores); figures are recorded in benchmarks/BENCHMARKS.md.
 bench: system-deps $(STAMP)
-	@for script in text model data train space cli; do echo "== benchmarks/$$script.py"; $(BIN)/python benchmarks/$$script.py; done
+	@for script in text model data train space cli decoding; do echo "== benchmarks/$$script.py"; $(BIN)/python benchmarks/$$script.py; done
 	$(BIN)/python benchmarks/space.py --repeat 14

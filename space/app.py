@@ -47,6 +47,9 @@ SYNTHETIC_NOTICE = (
     "<code>KO_ASR_MODELS</code> at a model trained on KsponSpeech for real use.</div>"
 )
 NO_SPEECH = "No speech detected"
+# The decoding radio's choices, as the service names them.
+DECODINGS = {"language model": "lm", "greedy": "greedy"}
+HOTWORDS_EXAMPLE = "서초구, 김민준"
 ERROR_STYLE = (
     "border:1px solid #dc2626;background:#fef2f2;color:#991b1b;border-radius:8px;padding:10px 14px;font-size:15px"
 )
@@ -60,11 +63,14 @@ def error_box(message: str) -> str:
 
 def _transcribe(service: TranscriptionService):
     """The API endpoints' function: `(transcript, cer, words, details)`; bad input raises `gr.Error`, which API
-    clients receive as the error message."""
+    clients receive as the error message. `decoding` is a radio choice (`"language model"`, `"greedy"`; the service's
+    `"lm"` too) and `hotwords` a comma-separated string; both have defaults, so three-argument callers still work."""
 
-    def transcribe(model_label, audio, reference):
+    def transcribe(model_label, audio, reference, decoding="language model", hotwords=None):
         try:
-            result = service.transcribe(model_label, audio, reference)
+            result = service.transcribe(
+                model_label, audio, reference, decoding=DECODINGS.get(decoding, decoding or "lm"), hotwords=hotwords
+            )
         except InvalidInputError as error:
             raise gr.Error(str(error)) from None
         cer = "" if result.cer is None else f"{100 * result.cer:.1f}%"
@@ -77,6 +83,11 @@ def _transcribe(service: TranscriptionService):
         if result.no_speech:  # said in words: an empty transcript box reads like a failure
             details = (f"**{NO_SPEECH}**: voice activity detection found none in {result.audio_seconds:.1f} s of "
                        "audio, so nothing was transcribed.")
+        else:  # the model ran: how it decoded, and what of the request's decoding choice it could not follow
+            details += f"\n\ndecoding: {result.decoding}"
+            if result.hotwords:
+                details += " with hotwords " + ", ".join(result.hotwords)
+            details += "".join(f"\n\n_Note: {note}._" for note in result.notes)
         return result.text, cer, words, details
 
     return transcribe
@@ -87,9 +98,9 @@ def _transcribe_in_page(service: TranscriptionService):
     (the previous results are cleared, so they are not taken for this input's)."""
     transcribe = _transcribe(service)
 
-    def transcribe_in_page(model_label, audio, reference):
+    def transcribe_in_page(model_label, audio, reference, decoding, hotwords):
         try:
-            return (*transcribe(model_label, audio, reference), gr.update(value="", visible=False))
+            return (*transcribe(model_label, audio, reference, decoding, hotwords), gr.update(value="", visible=False))
         except gr.Error as error:
             message = error.message
         except Exception as error:  # noqa: BLE001 - a bug must still say something in the page
@@ -101,7 +112,8 @@ def _transcribe_in_page(service: TranscriptionService):
 
 
 def build_demo(service: TranscriptionService, examples: list[tuple[str, str]] | None = None) -> gr.Blocks:
-    """The UI around `service`. API endpoints: `/transcribe` (upload) and `/transcribe_microphone`."""
+    """The UI around `service`. API endpoints: `/transcribe` (upload) and `/transcribe_microphone`, each taking
+    `(model, audio, reference, decoding="language model", hotwords=None)`."""
     labels = list(service.models)
     with gr.Blocks(title="ko_asr — Korean ASR") as demo:
         gr.Markdown(ABOUT)
@@ -110,6 +122,15 @@ def build_demo(service: TranscriptionService, examples: list[tuple[str, str]] | 
             gr.Markdown(NO_MODEL_HELP, elem_id="no-model")
         model = gr.Dropdown(labels, value=labels[0] if labels else None, label="Model", elem_id="model")
         reference = gr.Textbox(label="Reference text (optional, for CER)", elem_id="reference")
+        with gr.Row():
+            decoding = gr.Radio(
+                list(DECODINGS), value="language model", label="Decoding", elem_id="decoding",
+                info="beam search with the model's language model (greedy when it has none), or greedy",
+            )
+            hotwords = gr.Textbox(
+                label="Hotwords (optional, comma-separated)", elem_id="hotwords",
+                placeholder=HOTWORDS_EXAMPLE, info="names and terms the language model decoding favours",
+            )
         with gr.Tab("Upload"):
             upload = gr.Audio(sources=["upload"], type="filepath", label="Audio file", elem_id="upload")
             upload_button = gr.Button("Transcribe", variant="primary", elem_id="transcribe-upload")
@@ -127,7 +148,7 @@ def build_demo(service: TranscriptionService, examples: list[tuple[str, str]] | 
         outputs = [transcript, cer, words, details]
         transcribe, in_page = _transcribe(service), _transcribe_in_page(service)
         for button, audio, api_name in ((upload_button, upload, "transcribe"), (record_button, recording, "transcribe_microphone")):
-            inputs = [model, audio, reference]
+            inputs = [model, audio, reference, decoding, hotwords]
             # One concurrency group: KO_ASR_CONCURRENCY bounds all transcriptions, from the page and the API.
             button.click(in_page, inputs, [*outputs, error], api_visibility="private", concurrency_id="transcribe")
             # The API endpoint has no button (triggers=[]): same inputs and outputs, errors raised for clients.

@@ -52,10 +52,10 @@ def test_model_cache_loads_each_model_once_under_concurrency(models_root, monkey
     loads = []
     original = cache._load
 
-    def slow_load(source):
+    def slow_load(source, **kwargs):
         loads.append(source)
         time.sleep(0.2)  # every other request arrives while this load is still running
-        return original(source)
+        return original(source, **kwargs)
 
     monkeypatch.setattr(cache, "_load", slow_load)
     source = ModelSource("m", str(models_root / "memorized"), "deepspeech2")

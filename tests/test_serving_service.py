@@ -128,3 +128,84 @@ def test_whisper_models_are_offered_and_transcribe_long_audio(whisper_dir, model
     assert isinstance(result.text, str) and result.words == []
     assert result.audio_seconds == pytest.approx(45.0)
     assert sum(shape[0] for shape in windows) >= 2 and all(shape[-1] == 3000 for shape in windows)
+
+
+# ---------------------------------------------------------------- decoding: language model or greedy, hotwords
+
+
+@pytest.fixture(scope="module")
+def lm_service(tmp_path_factory, models_root, examples):
+    """The memorizing model twice: as trained (no LM) and with a syllable 3-gram built from its clip's text."""
+    import shutil
+
+    from ko_asr.lm_build import build_language_model
+
+    model_dir = tmp_path_factory.mktemp("lm-models") / "memorized-lm"
+    shutil.copytree(models_root / "memorized", model_dir)
+    build_language_model([examples[0][1], "서초구 사무실에 갑니다", "김민준 씨를 만났어요"], model_dir, order=3)
+    sources = find_models([str(model_dir), str(models_root)])
+    assert [s.label for s in sources] == ["memorized-lm (deepspeech2)", "memorized (deepspeech2)"]
+    return TranscriptionService(sources, ServiceConfig(max_seconds=SPACE_MAX_SECONDS))
+
+
+def _spy_on_beam_search(monkeypatch, asr) -> list[dict]:
+    """The settings of every `decode_beams` call the pipeline `asr` makes."""
+    calls = []
+    decode_beams = asr.decoder.decode_beams
+    monkeypatch.setattr(asr.decoder, "decode_beams", lambda logits, **kw: calls.append(kw) or decode_beams(logits, **kw))
+    return calls
+
+
+def test_lm_and_greedy_decoding_of_a_model_with_a_language_model(lm_service, examples, monkeypatch):
+    clip, text = examples[0]
+    label = "memorized-lm (deepspeech2)"
+    source = lm_service.models[label]
+    loads = []
+    load = lm_service.cache._load
+    monkeypatch.setattr(lm_service.cache, "_load", lambda *a, **kw: loads.append(kw.get("loaded")) or load(*a, **kw))
+    with_lm = lm_service.transcribe(label, clip, reference=text)  # decoding="lm" is the default
+    assert with_lm.decoding == "LM beam search (syllable 3-gram, beam 32)" and with_lm.notes == []
+    assert with_lm.text == text and with_lm.cer == 0.0
+    assert [word for word, _, _ in with_lm.words] == text.split()  # word times from the beam's word frames
+    greedy = lm_service.transcribe(label, clip, reference=text, decoding="greedy")
+    assert greedy.decoding == "greedy" and greedy.notes == [] and greedy.text == text
+    # two pipelines, keyed by use_lm, around one loaded model: switching back and forth loads nothing more
+    asr, plain = lm_service.cache.get(source), lm_service.cache.get(source, use_lm=False)
+    assert (asr.type, plain.type) == ("ctc_with_lm", "ctc") and plain.model is asr.model
+    lm_service.transcribe(label, clip, decoding="lm")
+    lm_service.transcribe(label, clip, decoding="greedy")
+    assert loads == [None, asr]  # the weights once from disk; the greedy pipeline built around the LM one's parts
+    with pytest.raises(InvalidInputError, match="unknown decoding 'beam'; one of lm, greedy"):
+        lm_service.transcribe(label, clip, decoding="beam")
+
+
+@pytest.mark.parametrize("hotwords", [" 서초구, 김민준 ,, 서초구", ["서초구", " 김민준", ""]])
+def test_hotwords_reach_the_beam_search_for_one_request(lm_service, examples, monkeypatch, hotwords):
+    clip, text = examples[0]
+    label = "memorized-lm (deepspeech2)"
+    calls = _spy_on_beam_search(monkeypatch, lm_service.cache.get(lm_service.models[label]))
+    result = lm_service.transcribe(label, clip, hotwords=hotwords)
+    assert calls and all(call.get("hotwords") == ["서초구", "김민준"] for call in calls)
+    assert result.hotwords == ["서초구", "김민준"] and result.notes == [] and result.text == text
+    calls.clear()  # per request: the next one without hotwords boosts nothing
+    lm_service.transcribe(label, clip)
+    assert calls and not any(call.get("hotwords") for call in calls)
+    calls.clear()  # greedy decoding: not an error, the hotwords are ignored and the details say so
+    result = lm_service.transcribe(label, clip, decoding="greedy", hotwords=hotwords)
+    assert calls == [] and result.decoding == "greedy" and result.hotwords == [] and result.text == text
+    assert result.notes == ["hotwords ignored: greedy decoding does not use them"]
+
+
+def test_lm_decoding_without_a_language_model_falls_back_to_greedy(lm_service, examples):
+    clip, text = examples[0]
+    label = "memorized (deepspeech2)"
+    result = lm_service.transcribe(label, clip, decoding="lm", hotwords="서초구")
+    assert result.text == text and result.decoding == "greedy" and result.hotwords == []
+    assert result.notes == [
+        "this model has no language model (`language_model/`), so it was decoded greedily",
+        "hotwords ignored: only a language model's beam search uses them",
+    ]
+    # one pipeline serves both decodings of a model without an LM
+    source = lm_service.models[label]
+    assert lm_service.cache.get(source, use_lm=False) is lm_service.cache.get(source, use_lm=True)
+    assert lm_service.transcribe(label, clip, decoding="greedy").notes == []

@@ -36,6 +36,43 @@ def test_api_endpoint_returns_transcript_cer_and_words(app_url, examples):
     assert cer == "0.0%"
     assert [row[0] for row in words["data"]] == text.split()
     assert "s of audio in" in details and "on cpu" in details
+    # called as before the decoding choice existed: language model decoding, and this model has none
+    assert "decoding: greedy" in details and "has no language model" in details
+
+
+def test_api_takes_the_decoding_choice_and_hotwords(app_url, examples):
+    clip, text = examples[0]
+    client = Client(app_url, verbose=False)
+    components = {c["props"].get("elem_id"): c for c in client.config["components"] if c["props"].get("elem_id")}
+    radio, box = components["decoding"], components["hotwords"]
+    assert radio["type"] == "radio" and radio["props"]["value"] == "language model"
+    assert [choice[0] for choice in radio["props"]["choices"]] == ["language model", "greedy"]
+    assert box["type"] == "textbox" and "서초구, 김민준" in box["props"]["placeholder"]
+    transcript, _, _, details = client.predict(
+        "memorized (deepspeech2)", handle_file(clip), "", "greedy", "서초구, 김민준", api_name="/transcribe"
+    )
+    assert transcript == text
+    assert "decoding: greedy" in details and "Note: hotwords ignored: greedy decoding does not use them" in details
+    assert "has no language model" not in details  # greedy was asked for
+
+
+def test_details_name_the_lm_decoding_and_its_hotwords(models_root, examples, tmp_path):
+    import shutil
+
+    from ko_asr.lm_build import build_language_model
+    from ko_asr.serving import find_models
+
+    model_dir = tmp_path / "memorized-lm"
+    shutil.copytree(models_root / "memorized", model_dir)
+    build_language_model([examples[0][1], "서초구 사무실에 갑니다"], model_dir, order=3)
+    transcribe = load_app_module()._transcribe(TranscriptionService(find_models([str(model_dir)])))
+    clip, text = examples[0]
+    transcript, cer, _, details = transcribe("memorized-lm (deepspeech2)", clip, text, "language model", "서초구, 김민준")
+    assert (transcript, cer) == (text, "0.0%")
+    assert "decoding: LM beam search (syllable 3-gram, beam 32) with hotwords 서초구, 김민준" in details
+    assert "Note" not in details
+    _, _, _, details = transcribe("memorized-lm (deepspeech2)", clip, text, "greedy", "")
+    assert "decoding: greedy" in details and "LM" not in details and "Note" not in details
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_ERRORS))
@@ -161,6 +198,25 @@ def test_browser_shows_the_error_for_a_silent_upload(browser, app_url, bad_input
     _upload_and_transcribe(browser, clip)
     assert _wait_for_value(browser, "#transcript textarea") == text
     WebDriverWait(browser, 10).until(lambda d: _error_box(d) == "")
+
+
+def test_browser_decoding_choice_and_hotwords_reach_the_details(browser, app_url, examples):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    clip, text = examples[0]
+    browser.get(app_url)
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#upload input[type=file]"))
+    hotwords = browser.find_element(By.CSS_SELECTOR, "#hotwords textarea, #hotwords input")
+    assert "서초구, 김민준" in hotwords.get_attribute("placeholder")
+    hotwords.send_keys("서초구")
+    browser.find_element(By.CSS_SELECTOR, "#decoding input[value='greedy']").click()
+    _upload_and_transcribe(browser, clip)
+    assert _wait_for_value(browser, "#transcript textarea") == text
+    details = WebDriverWait(browser, 30).until(
+        lambda d: (text := d.find_element(By.CSS_SELECTOR, "#details").text) and "decoding:" in text and text
+    )
+    assert "decoding: greedy" in details and "hotwords ignored: greedy decoding does not use them" in details
 
 
 def test_browser_keeps_the_synthetic_speech_notice_at_the_top(browser, app_url):

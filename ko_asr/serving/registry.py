@@ -122,6 +122,10 @@ class ModelCache:
     """Loads each model's `automatic-speech-recognition` pipeline on first use and keeps it (thread-safe: two requests
     for a model that is still loading wait for the same load).
 
+    A model has up to two pipelines, keyed by `(model, use_lm)`: with its language model's beam search (a CTC model
+    saved with a `language_model/`) and greedy. The second one is built around the first one's model and processor
+    parts, so switching decodings loads no weights again; a model without a language model has one pipeline for both.
+
     Args:
         device: Where the pipelines run (`"cpu"`, `"cuda"`, `"cuda:1"`); default [`select_device`]: `$KO_ASR_DEVICE`,
             else the GPU when there is one.
@@ -129,24 +133,39 @@ class ModelCache:
 
     def __init__(self, device: str | None = None):
         self.device = select_device() if device is None else device
-        self._pipelines: dict[str, object] = {}
+        self._pipelines: dict[tuple[str, bool], object] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def get(self, source: ModelSource):
-        with self._guard:
+    def get(self, source: ModelSource, use_lm: bool = True):
+        """The pipeline of `source`: decoding with its language model when it has one and `use_lm`, else greedily
+        (`pipeline.type == "ctc_with_lm"` tells which)."""
+        with self._guard:  # one lock per model: its two pipelines share the loaded weights
             lock = self._locks.setdefault(source.path, threading.Lock())
+        key = (source.path, bool(use_lm))
         with lock:
-            if source.path not in self._pipelines:
-                self._pipelines[source.path] = self._load(source)
-            return self._pipelines[source.path]
+            if key not in self._pipelines:
+                other = self._pipelines.get((source.path, not use_lm))
+                asr = self._load(source, use_lm=bool(use_lm), loaded=other)
+                self._pipelines[key] = asr
+                if use_lm and getattr(asr, "type", None) != "ctc_with_lm":  # no LM: it is the greedy pipeline too
+                    self._pipelines.setdefault((source.path, False), asr)
+            return self._pipelines[key]
 
-    def _load(self, source: ModelSource):
+    def _load(self, source: ModelSource, use_lm: bool = True, loaded=None):
+        """A new pipeline for `source`; around `loaded`'s model and processor parts when given (another decoding of
+        the same model), else loaded from `source.path`."""
         from transformers import pipeline
 
-        import ko_asr  # noqa: F401 - registers DeepSpeech2 with the Auto classes
+        import ko_asr  # noqa: F401 - registers DeepSpeech2 with the Auto classes and the LM-aware ASR pipeline
 
-        return pipeline("automatic-speech-recognition", model=source.path, device=self.device)
+        if loaded is not None:
+            return pipeline(
+                "automatic-speech-recognition", model=loaded.model, tokenizer=loaded.tokenizer,
+                feature_extractor=loaded.feature_extractor, device=loaded.device, use_lm=use_lm,
+            )
+        return pipeline("automatic-speech-recognition", model=source.path, device=self.device, use_lm=use_lm)
 
     def __len__(self) -> int:
-        return len(self._pipelines)
+        """Pipelines held (a model without a language model counts once)."""
+        return len({id(asr) for asr in self._pipelines.values()})

@@ -24,6 +24,8 @@ from .registry import ModelCache, ModelSource
 
 MAX_SECONDS_ENV = "KO_ASR_MAX_AUDIO_SECONDS"
 VAD_ENV = "KO_ASR_VAD"
+#: `TranscriptionService.transcribe`'s `decoding` values: the model's language model (beam search), or greedy.
+DECODINGS = ("lm", "greedy")
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,9 @@ class ServiceConfig:
 class Transcription:
     """One request's result. `words` holds `(word, start_s, end_s)` when the model gives word times (CTC models:
     `has_word_timestamps`); `cer` is set when a reference was given; `no_speech` says that voice activity detection
-    found no speech, so the model was not run and `text` is empty."""
+    found no speech, so the model was not run and `text` is empty. `decoding` says how the transcript was decoded
+    (`"LM beam search (syllable 5-gram, beam 32)"`, `"greedy"`, ...); `notes` say where a request's decoding choice or
+    hotwords could not be followed (a model without a language model, hotwords with greedy decoding)."""
 
     text: str
     model: str
@@ -76,6 +80,9 @@ class Transcription:
     words: list[tuple[str, float, float]] = field(default_factory=list)
     cer: float | None = None
     no_speech: bool = False
+    decoding: str = "greedy"
+    hotwords: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 class TranscriptionService:
@@ -98,26 +105,48 @@ class TranscriptionService:
         validate_waveform(waveform, limit, name=name)
         return waveform
 
-    def transcribe(self, model_label: str, audio, reference: str | None = None) -> Transcription:
+    def transcribe(
+        self, model_label: str, audio, reference: str | None = None, decoding: str = "lm",
+        hotwords: str | Sequence[str] | None = None,
+    ) -> Transcription:
         """Transcribe `audio` (path or `(rate, samples)`) with the model shown as `model_label`; with
         `config.vad`, only the speech in it (none: empty `text`, `no_speech` set).
 
+        Args:
+            decoding: `"lm"`: beam search with the model's language model (a CTC model saved with a
+                `language_model/`); a model without one decodes as it can (greedy CTC, Whisper's own generation), with
+                a note saying so. `"greedy"`: the best token of each frame, LM or not.
+            hotwords: words or phrases the LM beam search favours (a list, or one comma-separated string), for
+                this request only; with greedy decoding or without an LM they are ignored, with a note.
+
         Raises:
-            InvalidInputError: unknown or unloadable model, or audio that is missing, unreadable, empty, silent or
-                too long.
+            InvalidInputError: unknown or unloadable model, an unknown `decoding`, or audio that is missing,
+                unreadable, empty, silent or too long.
         """
         if model_label not in self.models:
             known = ", ".join(self.models) or "none (run `make demo` to train one)"
             raise InvalidInputError(f"unknown model {model_label!r}; available: {known}")
+        if decoding not in DECODINGS:
+            raise InvalidInputError(f"unknown decoding {decoding!r}; one of {', '.join(DECODINGS)}")
         source = self.models[model_label]
+        hotwords = parse_hotwords(hotwords)
         waveform = self.waveform_of(audio)
-        asr = self._pipeline(source)
+        asr = self._pipeline(source, use_lm=decoding == "lm")
+        with_lm = asr.type == "ctc_with_lm"
+        notes = []
+        if decoding == "lm" and not with_lm:
+            notes.append("this model has no language model (`language_model/`), so it was decoded greedily"
+                         if asr.type == "ctc" else "language model decoding is for CTC models; this one generates its own text")
+        if hotwords and not with_lm:
+            notes.append("hotwords ignored: " + ("greedy decoding does not use them" if decoding == "greedy"
+                                                 else "only a language model's beam search uses them"))
         # The family's own pipeline options; the processor parts the pipeline holds stand in for the processor.
         transcriber = transcriber_for(asr.model, asr.tokenizer)
+        options = {"decoder_kwargs": {"hotwords": hotwords}} if with_lm and hotwords else {}
         started = time.perf_counter()  # after loading: the details line reports transcription time
         result = transcribe_waveform(
             asr, waveform, transcriber=transcriber, long_form=self.config.long_form, vad=self.config.vad_options,
-            sampling_rate=SAMPLING_RATE,
+            sampling_rate=SAMPLING_RATE, **options,
         )
         text = result["text"].strip()
         words = [(c["text"], float(c["timestamp"][0]), float(c["timestamp"][1])) for c in result.get("chunks", [])]
@@ -130,11 +159,14 @@ class TranscriptionService:
             words=words,
             cer=self._cer(reference, text, TranscriptPolicy.resolve(asr.tokenizer)),
             no_speech=result["speech"] == [],
+            decoding=decoding_of(asr),
+            hotwords=hotwords if with_lm else [],
+            notes=notes,
         )
 
-    def _pipeline(self, source: ModelSource):
+    def _pipeline(self, source: ModelSource, use_lm: bool = True):
         try:
-            return self.cache.get(source)
+            return self.cache.get(source, use_lm=use_lm)
         except (OSError, ValueError) as error:  # missing files, a Hub id while offline, an unsupported config
             raise InvalidInputError(f"model {source.label} could not be loaded from {source.path}: {error}") from error
 
@@ -151,3 +183,24 @@ class TranscriptionService:
         if not normalized.replace(" ", ""):
             raise InvalidInputError("the reference text has no characters left after normalization (only punctuation?)")
         return cer([normalized], [policy.normalize_hypothesis(hypothesis)])
+
+
+def parse_hotwords(hotwords: str | Sequence[str] | None) -> list[str]:
+    """Hotwords as a list: a string is split at commas (`"서초구, 김민준"`); blanks and repeats go."""
+    if hotwords is None:
+        return []
+    if isinstance(hotwords, str):
+        hotwords = hotwords.split(",")
+    words = (" ".join(str(word).split()) for word in hotwords)
+    return list(dict.fromkeys(word for word in words if word))
+
+
+def decoding_of(asr) -> str:
+    """How the pipeline `asr` decodes, in words: `"LM beam search (syllable 5-gram, beam 32)"`, `"greedy"`, or the
+    sequence-to-sequence model's own generation."""
+    if asr.type == "ctc_with_lm":
+        config = getattr(asr.decoder, "config", None)  # ko_asr's HangulBeamSearch; pyctcdecode's decoder has none
+        if config is None:
+            return "LM beam search"
+        return f"LM beam search ({config.units} {config.order}-gram, beam {config.beam_width})"
+    return "greedy" if asr.type == "ctc" else "the model's own generation (no CTC decoding)"
