@@ -16,6 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from transformers.pipelines.automatic_speech_recognition import AutomaticSpeechRecognitionPipeline
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
 
 TASK = "automatic-speech-recognition"
 
@@ -46,6 +49,12 @@ def _saved_beam_search(model, tokenizer):
     source = getattr(model, "name_or_path", "") or ""
     directory = find_language_model(source, local_files_only=True) if source else None
     if directory is None:
+        return None
+    try:
+        import kenlm  # noqa: F401
+        import pyctcdecode  # noqa: F401
+    except ImportError as error:  # as transformers does for its own LM side-loading: greedy, said once
+        logger.warning_once(f"{source} has a language model, but decoding is greedy: {error}")
         return None
     if tokenizer is None:
         from transformers import AutoTokenizer

@@ -8,13 +8,12 @@ import unicodedata
 import numpy as np
 import pytest
 import torch
+from helpers import make_waveform, save_random_tiny_ds2
 
 import ko_asr
 from ko_asr import DeepSpeech2CTCTokenizer, DeepSpeech2FeatureExtractor, DeepSpeech2Processor
 from ko_asr.lm_build import build_language_model, kenlm_arpa, perplexity
 from ko_asr.models.deepspeech2.language_model_deepspeech2 import DecoderConfig, HangulBeamSearch
-
-from helpers import make_waveform, save_random_tiny_ds2
 
 TRAIN_LINES = [
     "오늘 저녁은 뭐 먹을까",

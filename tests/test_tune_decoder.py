@@ -10,13 +10,12 @@ from ko_asr.lm_build import build_language_model
 
 
 def test_tune_decoder_saves_the_best_grid_point(tmp_path, corpus):
+    import sys
     from pathlib import Path
 
     from transformers import AutoTokenizer
 
     from ko_asr.data.sources import load_corpus
-
-    import sys
 
     recipes = Path(__file__).resolve().parents[1] / "recipes"
     sys.path.insert(0, str(recipes))
