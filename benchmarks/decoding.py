@@ -60,10 +60,7 @@ def main() -> None:
     for start in range(0, len(rows), 16):
         batch = [rows[i] for i in range(start, min(start + 16, len(rows)))]
         audio_seconds += sum(len(row["audio"]["array"]) / 16000 for row in batch)
-        inputs = {k: v for k, v in collator(batch).inputs_on("cpu").items() if k != "labels"}
-        with torch.no_grad():
-            output = model.generate(**inputs, return_dict_in_generate=True)
-        logits += [row[:n] for row, n in zip(output.logits.float().numpy(), output.output_mask.sum(-1).tolist())]
+        logits += transcriber.logits(model, collator(batch).inputs_on("cpu"))
 
     tokenizer = processor.tokenizer
     no_lm = HangulBeamSearch(tokenizer, DecoderConfig(beam_width=args.beam_width), None)

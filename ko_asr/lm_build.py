@@ -121,10 +121,9 @@ def _normalized(texts: Iterable[str], policy: TranscriptPolicy, report: Language
     return kept
 
 
-def _reachable(unit: str, units: str, tokenizer) -> bool:
+def _reachable(unit: str, units: str, tokenizer, vocabulary: dict[str, int]) -> bool:
     if unit in (WORD_BOUNDARY, "<s>", "</s>", "<unk>"):
         return True
-    vocabulary = tokenizer.get_vocab()
     pieces = tokenizer._tokenize(unit) if units == "syllable" else list(unit)
     return all(piece in vocabulary for piece in pieces)
 
@@ -192,7 +191,8 @@ def build_language_model(
     report.ngrams = {n + 1: count for n, count in enumerate(model.counts) if count}
     report.vocabulary = len(vocabulary)
     if tokenizer is not None:
-        report.unreachable = [unit for unit in vocabulary if not _reachable(unit, units, tokenizer)]
+        known = tokenizer.get_vocab()
+        report.unreachable = [unit for unit in vocabulary if not _reachable(unit, units, tokenizer, known)]
         if report.unreachable:
             logger.warning("%d LM units the model cannot produce, e.g. %s", len(report.unreachable), report.unreachable[:5])
     report.size_bytes = os.path.getsize(arpa_path)

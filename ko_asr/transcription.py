@@ -101,6 +101,12 @@ class BatchTranscriber:
         return self.transcribe(model, inputs).texts[0]
 
 
+def utterance_logits(output) -> list[np.ndarray]:
+    """A CTC `generate` output's logits as one float32 `(frames, vocab)` array per utterance, padded frames cut."""
+    logits = output.logits.float().cpu().numpy()
+    return [utterance[:length] for utterance, length in zip(logits, output.output_mask.sum(-1).tolist())]
+
+
 @dataclass
 class CTCTranscriber(BatchTranscriber):
     """CTC models: `model.generate(**inputs)` gives greedy ids with padding as the blank (and the loss of the same
@@ -139,12 +145,15 @@ class CTCTranscriber(BatchTranscriber):
         loss = output.loss.item() if getattr(output, "loss", None) is not None else None
         if self.beam_search is None:
             return BatchTranscription(self.decode(output.sequences), loss)
-        logits = output.logits.float().cpu().numpy()
-        lengths = output.output_mask.sum(-1).tolist()
-        texts = self.processor.batch_decode(
-            [utterance[:length] for utterance, length in zip(logits, lengths)], num_processes=self.num_processes
-        ).text
+        texts = self.processor.batch_decode(utterance_logits(output), num_processes=self.num_processes).text
         return BatchTranscription(texts, loss)
+
+    @torch.no_grad()
+    def logits(self, model, inputs: dict[str, torch.Tensor]) -> list[np.ndarray]:
+        """Each utterance's logits `(frames, vocab)` from `inputs` without labels, padding trimmed (what the beam
+        search decodes; for tuning and benchmarks that decode the same logits many times)."""
+        inputs = {k: v for k, v in inputs.items() if k != "labels"}
+        return utterance_logits(model.generate(**inputs, return_dict_in_generate=True))
 
 
 @dataclass

@@ -74,9 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
     model, processor, transcriber = load_asr_model(args.model, use_lm=args.use_lm, num_processes=args.num_processes,
                                                    **settings)
     lm = getattr(transcriber, "beam_search", None)
-    decoding = "greedy" if lm is None else (
-        f"LM beam search ({lm.config.units} {lm.config.order}-gram, beam {lm.config.beam_width}, "
-        f"alpha {lm.config.alpha}, beta {lm.config.beta})")
+    decoding = "greedy" if lm is None else lm.describe(weights=True)
     policy = TranscriptPolicy.resolve(processor, args.policy)
     corpus = load_corpus(args.dataset, args.splits, data_root=args.data_root, policy=policy,
                          synthetic_size=args.synthetic_size)

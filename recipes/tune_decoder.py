@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -56,11 +55,7 @@ def dev_logits(model, transcriber, dataset, batch_size: int) -> tuple[list[np.nd
     logits, references = [], []
     for start in tqdm(range(0, len(dataset), batch_size), desc="logits", leave=False):
         batch = collator([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
-        inputs = {k: v for k, v in batch.inputs_on("cpu").items() if k != "labels"}
-        with torch.no_grad():
-            output = model.generate(**inputs, return_dict_in_generate=True)
-        for row, length in zip(output.logits.float().numpy(), output.output_mask.sum(-1).tolist()):
-            logits.append(row[:length])
+        logits += transcriber.logits(model, batch.inputs_on(next(model.parameters()).device))
         references.extend(batch.texts)
     return logits, references
 

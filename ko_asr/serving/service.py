@@ -142,11 +142,10 @@ class TranscriptionService:
                                                  else "only a language model's beam search uses them"))
         # The family's own pipeline options; the processor parts the pipeline holds stand in for the processor.
         transcriber = transcriber_for(asr.model, asr.tokenizer)
-        options = {"decoder_kwargs": {"hotwords": hotwords}} if with_lm and hotwords else {}
         started = time.perf_counter()  # after loading: the details line reports transcription time
         result = transcribe_waveform(
             asr, waveform, transcriber=transcriber, long_form=self.config.long_form, vad=self.config.vad_options,
-            sampling_rate=SAMPLING_RATE, **options,
+            sampling_rate=SAMPLING_RATE, decoder_kwargs={"hotwords": hotwords} if hotwords else None,
         )
         text = result["text"].strip()
         words = [(c["text"], float(c["timestamp"][0]), float(c["timestamp"][1])) for c in result.get("chunks", [])]
@@ -198,9 +197,7 @@ def parse_hotwords(hotwords: str | Sequence[str] | None) -> list[str]:
 def decoding_of(asr) -> str:
     """How the pipeline `asr` decodes, in words: `"LM beam search (syllable 5-gram, beam 32)"`, `"greedy"`, or the
     sequence-to-sequence model's own generation."""
-    if asr.type == "ctc_with_lm":
-        config = getattr(asr.decoder, "config", None)  # ko_asr's HangulBeamSearch; pyctcdecode's decoder has none
-        if config is None:
-            return "LM beam search"
-        return f"LM beam search ({config.units} {config.order}-gram, beam {config.beam_width})"
+    if asr.type == "ctc_with_lm":  # ko_asr's HangulBeamSearch describes itself; pyctcdecode's decoder does not
+        describe = getattr(asr.decoder, "describe", None)
+        return describe() if describe else "LM beam search"
     return "greedy" if asr.type == "ctc" else "the model's own generation (no CTC decoding)"

@@ -304,6 +304,14 @@ class HangulBeamSearch:
     def has_language_model(self) -> bool:
         return self.decoder._language_model is not None
 
+    def describe(self, weights: bool = False) -> str:
+        """The decoding in words, e.g. `"LM beam search (syllable 5-gram, beam 32)"`; `weights` adds alpha and beta."""
+        c = self.config
+        if not self.has_language_model:
+            return f"beam search without LM (beam {c.beam_width})"
+        return f"LM beam search ({c.units} {c.order}-gram, beam {c.beam_width}" + (
+            f", alpha {c.alpha}, beta {c.beta})" if weights else ")")
+
     def save(self, save_directory: str) -> None:
         """Write `language_model/` (the LM files copied, the current settings) into `save_directory`."""
         import shutil
@@ -317,6 +325,13 @@ class HangulBeamSearch:
             if os.path.isfile(source) and os.path.abspath(source) != os.path.abspath(os.path.join(target, name)):
                 shutil.copyfile(source, os.path.join(target, name))
         self.config.save(target)
+
+    def _prepare(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """Set alpha/beta on the LM and return pyctcdecode's `decode_beams` options for one call."""
+        values, hotwords = self._settings(settings)
+        self.decoder.reset_params(alpha=values["alpha"], beta=values["beta"])
+        return dict(beam_width=values["beam_width"], beam_prune_logp=values["beam_prune_logp"],
+                    token_min_logp=values["token_min_logp"], hotwords=hotwords, hotword_weight=values["hotword_weight"])
 
     def _settings(self, settings: dict[str, Any]) -> tuple[dict[str, Any], list[str] | None]:
         unknown = set(settings) - set(CALL_SETTINGS) - {"hotwords"}
@@ -350,21 +365,12 @@ class HangulBeamSearch:
         Raises:
             TypeError: for an unknown setting.
         """
-        values, hotwords = self._settings(settings)
-        self.decoder.reset_params(alpha=values["alpha"], beta=values["beta"])
-        beams = self.decoder.decode_beams(
-            logits, beam_width=values["beam_width"], beam_prune_logp=values["beam_prune_logp"],
-            token_min_logp=values["token_min_logp"], hotwords=hotwords, hotword_weight=values["hotword_weight"],
-        )
+        beams = self.decoder.decode_beams(logits, **self._prepare(settings))
         return [self._finish(text, frames, logit, combined, state) for text, state, frames, logit, combined in beams]
 
     def decode_batch(self, logits_list, pool=None, num_processes: int | None = None, **settings: Any) -> list[list[Beam]]:
         """[`decode_beams`] for each of `logits_list`, in `pool`'s processes, or in `num_processes` forked ones."""
-        values, hotwords = self._settings(settings)
-        self.decoder.reset_params(alpha=values["alpha"], beta=values["beta"])
-        options = dict(beam_width=values["beam_width"], beam_prune_logp=values["beam_prune_logp"],
-                       token_min_logp=values["token_min_logp"], hotwords=hotwords,
-                       hotword_weight=values["hotword_weight"])
+        options = self._prepare(settings)
         if pool is None and (num_processes or 1) > 1:
             # Fork: children inherit the loaded LM (pyctcdecode keeps it in a class attribute) and never touch torch.
             with get_context("fork").Pool(num_processes) as owned:
