@@ -84,7 +84,15 @@ class ModelArguments:
     model's): the config is their one source of truth, and a flag only changes what it names.
     """
 
-    preset: str = field(default="demo", metadata={"help": "DeepSpeech2Config preset: tiny, demo, base or paper."})
+    preset: str = field(default="demo", metadata={"help": "DeepSpeech2Config preset: tiny, demo, streaming, base or paper."})
+    feature_normalization: str = field(
+        default="utterance",
+        metadata={"help": "utterance: each utterance's own feature statistics; global: per-bin statistics measured on "
+                  "training audio before training (needed to stream, see ko_asr.streaming)."},
+    )
+    normalization_utterances: int = field(
+        default=1000, metadata={"help": "Training utterances the global feature statistics are measured on."}
+    )
     model_name_or_path: str | None = field(default=None, metadata={"help": "Start from a saved model instead of random init."})
     model_overrides: str = field(
         default="{}",

@@ -33,6 +33,7 @@ from ko_asr import (  # noqa: E402
     DeepSpeech2Processor,
 )
 from ko_asr.data import column  # noqa: E402
+from ko_asr.data.audio import decode_audio  # noqa: E402
 from ko_asr.data.augment import WaveformAugmenter  # noqa: E402
 from ko_asr.training import TrainingTask, make_accelerator, run_training  # noqa: E402
 from ko_asr.transcription import CTCTranscriber  # noqa: E402
@@ -59,8 +60,13 @@ def build_model(model_args: ModelArguments, data: DataArguments, train) -> tuple
     config = DeepSpeech2Config.from_preset(
         model_args.preset, **overrides, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id
     )
-    processor = DeepSpeech2Processor(DeepSpeech2FeatureExtractor.from_model_config(config), tokenizer)
-    return DeepSpeech2ForCTC(config), processor
+    feature_extractor = DeepSpeech2FeatureExtractor.from_model_config(config)
+    if model_args.feature_normalization == "global":
+        sample = train.select(range(min(model_args.normalization_utterances, len(train))))
+        feature_extractor.fit_global_normalization(decode_audio(audio) for audio in column(sample, "audio"))
+    elif model_args.feature_normalization != "utterance":
+        raise ValueError(f"feature_normalization must be 'utterance' or 'global', got {model_args.feature_normalization!r}")
+    return DeepSpeech2ForCTC(config), DeepSpeech2Processor(feature_extractor, tokenizer)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -67,11 +67,12 @@ def save_random_tiny_ds2(directory):
     return directory
 
 
-def train_memorizing_model(directory, waveform: np.ndarray, text: str, max_steps: int = 400):
+def train_memorizing_model(directory, waveform: np.ndarray, text: str, max_steps: int = 400, streaming: bool = False):
     """Save a tiny DeepSpeech2 (with processor) trained on one clip until greedy decoding reproduces `text`.
 
     It stands in for a trained model where a test must assert a real transcript end to end (UI, API) without
-    shipping weights; it knows only this clip.
+    shipping weights; it knows only this clip. `streaming=True`: unidirectional with a lookahead and global feature
+    statistics (measured on the clip), so ko_asr.streaming can run it.
     """
     import torch
 
@@ -84,9 +85,13 @@ def train_memorizing_model(directory, waveform: np.ndarray, text: str, max_steps
     )
 
     tokenizer = DeepSpeech2CTCTokenizer.from_corpus([text])
-    processor = DeepSpeech2Processor(DeepSpeech2FeatureExtractor(), tokenizer)
+    extractor = DeepSpeech2FeatureExtractor()
+    if streaming:
+        extractor.fit_global_normalization([waveform])
+    processor = DeepSpeech2Processor(extractor, tokenizer)
     torch.manual_seed(0)
-    config = DeepSpeech2Config.from_preset("tiny", num_input_features=161, vocab_size=len(tokenizer))
+    overrides = dict(bidirectional=False, lookahead_context=2) if streaming else {}
+    config = DeepSpeech2Config.from_preset("tiny", num_input_features=161, vocab_size=len(tokenizer), **overrides)
     model = DeepSpeech2ForCTC(config).train()
     inputs = processor(audio=[waveform], sampling_rate=16000, text=[text], return_tensors="pt")
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)

@@ -69,7 +69,7 @@ class DeepSpeech2Config(_DeepSpeech2ConfigFields):
     Configuration of a [`DeepSpeech2ForCTC`] model (Amodei et al., 2016, "Deep Speech 2"): a 2-D convolutional front
     end over a spectrogram, a stack of recurrent layers and a per-frame classifier trained with CTC.
 
-    Named presets: `DeepSpeech2Config(preset="tiny" | "demo" | "base" | "paper", **overrides)` (or
+    Named presets: `DeepSpeech2Config(preset="tiny" | "demo" | "streaming" | "base" | "paper", **overrides)` (or
     [`~DeepSpeech2Config.from_preset`]); fields passed explicitly override the preset's.
 
     Args:
@@ -100,9 +100,10 @@ class DeepSpeech2Config(_DeepSpeech2ConfigFields):
         hidden_size (`int`, *optional*, defaults to 1024):
             Units per direction; bidirectional outputs are summed, as in DS2, so every layer outputs `hidden_size`.
         bidirectional (`bool`, *optional*, defaults to `True`):
-            Bidirectional RNNs. A unidirectional model adds DS2's lookahead convolution for streaming.
+            Bidirectional RNNs. A unidirectional model adds DS2's lookahead convolution above its recurrent stack and
+            can stream ([`ko_asr.streaming.StreamingRecognizer`]).
         lookahead_context (`int`, *optional*, defaults to 20):
-            Future frames the lookahead convolution sees (unidirectional models only).
+            Future output frames the lookahead convolution sees (unidirectional models only; 0 for none).
         rnn_norm (`str`, *optional*, defaults to `"batch"`):
             Normalization of each recurrent layer's input: `"batch"` (DS2's sequence-wise BatchNorm, statistics over
             real frames only) or `"layer"`.
@@ -151,6 +152,13 @@ class DeepSpeech2Config(_DeepSpeech2ConfigFields):
         "demo": dict(
             input_feature_type="mel", num_input_features=64, conv_channels=(16, 16), conv_kernel_sizes=((11, 7), (11, 5)),
             conv_strides=((2, 2), (2, 1)), num_hidden_layers=3, hidden_size=256, rnn_norm="layer",
+        ),
+        # The demo model made streamable: unidirectional GRUs and DS2's lookahead convolution over 4 output frames (80 ms)
+        # on top; with the front end's own future context the model waits 150 ms behind the audio (ko_asr.streaming).
+        "streaming": dict(
+            input_feature_type="mel", num_input_features=64, conv_channels=(16, 16), conv_kernel_sizes=((11, 7), (11, 5)),
+            conv_strides=((2, 2), (2, 1)), num_hidden_layers=3, hidden_size=256, rnn_norm="layer",
+            bidirectional=False, lookahead_context=4,
         ),
         # ~25 M parameters with the full syllable vocabulary; one 24 GB GPU.
         "base": dict(num_hidden_layers=5, hidden_size=512),
@@ -253,7 +261,7 @@ class DeepSpeech2Config(_DeepSpeech2ConfigFields):
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> DeepSpeech2Config:
-        """Build a named preset (`"tiny"`, `"demo"`, `"base"`, `"paper"`), with any field overridden; the same as
+        """Build a named preset (`"tiny"`, `"demo"`, `"streaming"`, `"base"`, `"paper"`), with any field overridden; the same as
         `DeepSpeech2Config(preset=name, **overrides)`."""
         return cls(preset=name, **overrides)
 

@@ -46,7 +46,17 @@ class DeepSpeech2FeatureExtractor(SequenceFeatureExtractor):
         window_type (`str`, *optional*, defaults to `"hamming"`):
             `"hamming"` (DS2) or `"hann"`.
         do_normalize (`bool`, *optional*, defaults to `True`):
-            Normalize each utterance to zero mean, unit variance per bin, over its real frames only.
+            Normalize features to zero mean, unit variance per bin, as `normalization` says.
+        normalization (`str`, *optional*, defaults to `"utterance"`):
+            `"utterance"`: statistics of each utterance's real frames (needs the whole utterance). `"global"`:
+            fixed per-bin `global_mean` / `global_std` measured on training audio ("global CMVN", as ESPnet's
+            `GlobalMVN`), which streaming needs: a frame is normalized the moment it exists, and offline and
+            streaming inference compute identical features. [`~DeepSpeech2FeatureExtractor.fit_global_normalization`]
+            measures them.
+        global_mean (`list[float]`, *optional*):
+            Per-bin mean of the features before normalization (`feature_size` values), for `normalization="global"`.
+        global_std (`list[float]`, *optional*):
+            Per-bin standard deviation, likewise.
         return_attention_mask (`bool`, *optional*, defaults to `True`):
             Return the frame mask by default.
     """
@@ -64,6 +74,9 @@ class DeepSpeech2FeatureExtractor(SequenceFeatureExtractor):
         hop_length: int = 160,
         window_type: str = "hamming",
         do_normalize: bool = True,
+        normalization: str = "utterance",
+        global_mean: list[float] | None = None,
+        global_std: list[float] | None = None,
         return_attention_mask: bool = True,
         **kwargs,
     ):
@@ -85,7 +98,21 @@ class DeepSpeech2FeatureExtractor(SequenceFeatureExtractor):
         self.win_length = win_length
         self.hop_length = hop_length
         self.window_type = window_type
+        if normalization not in ("utterance", "global"):
+            raise ValueError(f"normalization must be 'utterance' or 'global', got {normalization!r}")
+        if normalization == "global" and do_normalize:
+            for name, values in (("global_mean", global_mean), ("global_std", global_std)):
+                if values is None or len(values) != feature_size:
+                    raise ValueError(
+                        f"normalization='global' needs {name} with {feature_size} values (one per bin), got "
+                        f"{None if values is None else len(values)}; measure them with fit_global_normalization()"
+                    )
+            if min(global_std) <= 0:
+                raise ValueError("global_std values must be positive")
         self.do_normalize = do_normalize
+        self.normalization = normalization
+        self.global_mean = None if global_mean is None else [float(v) for v in global_mean]
+        self.global_std = None if global_std is None else [float(v) for v in global_std]
         self._cache: tuple[torch.Tensor, torch.Tensor | None] | None = None
 
     @classmethod
@@ -112,6 +139,53 @@ class DeepSpeech2FeatureExtractor(SequenceFeatureExtractor):
         output = super().to_dict()
         output.pop("_cache", None)
         return output
+
+    @property
+    def is_causal(self) -> bool:
+        """Whether a frame's features depend only on audio up to that frame (no per-utterance statistics), which
+        streaming inference needs."""
+        return not self.do_normalize or self.normalization == "global"
+
+    @torch.no_grad()
+    def fit_global_normalization(self, waveforms, max_frames: int | None = None) -> DeepSpeech2FeatureExtractor:
+        """Measure per-bin mean and standard deviation of the (unnormalized) features over `waveforms` and switch this
+        extractor to `normalization="global"` with them.
+
+        Args:
+            waveforms (iterable of 1-D float arrays or tensors):
+                16 kHz mono training audio (e.g. a sample of the training split).
+            max_frames (`int`, *optional*):
+                Stop after this many feature frames (a few hundred thousand frames estimate the statistics well).
+
+        Returns:
+            `self`, for chaining.
+
+        Raises:
+            ValueError: when `waveforms` yields no audio.
+        """
+        from tqdm.auto import tqdm
+
+        total = torch.zeros(self.feature_size, dtype=torch.float64)
+        total_sq = torch.zeros(self.feature_size, dtype=torch.float64)
+        count = 0
+        for waveform in tqdm(waveforms, desc="global feature statistics", unit="utt", leave=False):
+            samples = torch.as_tensor(np.asarray(waveform, dtype=np.float32)).reshape(1, -1)
+            if samples.numel() == 0:
+                continue
+            features = self.log_spectrogram(self.frame_segments(samples, int(self.num_frames(samples.shape[1]))))[0]
+            total += features.sum(0).double()
+            total_sq += features.double().square().sum(0)
+            count += features.shape[0]
+            if max_frames is not None and count >= max_frames:
+                break
+        if count == 0:
+            raise ValueError("fit_global_normalization got no audio")
+        mean = total / count
+        std = (total_sq / count - mean.square()).clamp_min(0.0).add(1e-5).sqrt()
+        self.normalization, self.do_normalize = "global", True
+        self.global_mean, self.global_std = mean.tolist(), std.tolist()
+        self._cache = None
+        return self
 
     def _analysis_tensors(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(window zero-padded to n_fft, mel filterbank or None), built once and cached per device."""
@@ -213,28 +287,54 @@ class DeepSpeech2FeatureExtractor(SequenceFeatureExtractor):
             data["attention_mask"] = mask.to(torch.int32).cpu()
         return BatchFeature(data, tensor_type=return_tensors)
 
-    @torch.no_grad()
-    def extract(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Features of a zero-padded `(batch, samples)` tensor: `(features (batch, frames, bins), mask (batch, frames))`.
-
-        A centred, zero-padded STFT computed as one `rfft` over unfolded frames: on CPU this is ~4x faster than
-        `torch.stft`/`torchaudio.transforms.Spectrogram` for the 320-point DS2 window, with identical output.
-        """
-        window, filterbank = self._analysis_tensors(waveforms.device)
-        frames = self.num_frames(lengths)
-        max_frames = int(frames.max())
+    def frame_segments(self, waveforms: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """The first `num_frames` analysis segments `(batch, num_frames, n_fft)` of zero-padded `(batch, samples)`
+        audio: frame `t` is centred on sample `t * hop_length`, zeros outside the audio (no reflection)."""
         half = self.n_fft // 2
         padded = torch.nn.functional.pad(waveforms, (half, half + self.n_fft))
-        segments = padded.unfold(1, self.n_fft, self.hop_length)[:, :max_frames] * window
-        spectrum = torch.view_as_real(torch.fft.rfft(segments))
+        return padded.unfold(1, self.n_fft, self.hop_length)[:, :num_frames]
+
+    def log_spectrogram(self, segments: torch.Tensor) -> torch.Tensor:
+        """Unnormalized log spectrogram `(..., frames, feature_size)` of analysis segments `(..., frames, n_fft)`.
+
+        One `rfft` over the windowed segments: on CPU ~4x faster than `torch.stft`/`torchaudio.transforms.Spectrogram`
+        for the 320-point DS2 window, with identical output.
+        """
+        window, filterbank = self._analysis_tensors(segments.device)
+        spectrum = torch.view_as_real(torch.fft.rfft(segments * window))
         magnitude = torch.hypot(spectrum[..., 0], spectrum[..., 1])  # 1.7x faster than complex abs() on CPU
         if filterbank is None:
-            features = torch.log(magnitude + 1.0)  # log1p, but torch.log1p is ~10x slower on CPU
-        else:
-            features = torch.log(magnitude.square() @ filterbank + 1e-6)
+            return torch.log(magnitude + 1.0)  # log1p, but torch.log1p is ~10x slower on CPU
+        return torch.log(magnitude.square() @ filterbank + 1e-6)
+
+    def normalize_global(self, features: torch.Tensor) -> torch.Tensor:
+        """Apply the global per-bin statistics to `(..., bins)` features (identity when `do_normalize` is off).
+
+        Raises:
+            ValueError: for per-utterance normalization, which cannot be applied frame by frame.
+        """
+        if not self.do_normalize:
+            return features
+        if self.normalization != "global":
+            raise ValueError(
+                "this feature extractor normalizes each utterance with its own statistics, which do not exist until the "
+                "utterance ends; streaming needs normalization='global' (see fit_global_normalization)"
+            )
+        mean = torch.tensor(self.global_mean, dtype=features.dtype, device=features.device)
+        std = torch.tensor(self.global_std, dtype=features.dtype, device=features.device)
+        return (features - mean) / std
+
+    @torch.no_grad()
+    def extract(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features of a zero-padded `(batch, samples)` tensor: `(features (batch, frames, bins), mask (batch, frames))`."""
+        frames = self.num_frames(lengths)
+        max_frames = int(frames.max())
+        features = self.log_spectrogram(self.frame_segments(waveforms, max_frames))
         mask = torch.arange(max_frames, device=features.device)[None, :] < frames[:, None]
         weights = mask.unsqueeze(-1).to(features.dtype)
-        if self.do_normalize:
+        if self.do_normalize and self.normalization == "global":
+            features = self.normalize_global(features)
+        elif self.do_normalize:
             count = frames.to(features.dtype)[:, None, None]
             masked = features * weights
             mean = masked.sum(1, keepdim=True) / count

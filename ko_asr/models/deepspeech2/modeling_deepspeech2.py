@@ -60,6 +60,8 @@ def _frame_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
 def _masked_batch_norm(norm: nn.BatchNorm1d, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Sequence-wise BatchNorm whose statistics (and running averages) come from real frames only, so padding
     never changes an utterance's output, in training or in eval."""
+    if not norm.training:  # running statistics: a per-frame affine map, padding cannot leak
+        return norm(hidden.transpose(1, 2)).transpose(1, 2) * mask.unsqueeze(-1).to(hidden.dtype)
     if bool(mask.all()):  # nothing padded (e.g. batch of one): skip the gather/scatter
         return norm(hidden.reshape(-1, hidden.shape[-1])).reshape(hidden.shape).to(hidden.dtype)
     out = torch.zeros_like(hidden)
@@ -87,8 +89,9 @@ class DeepSpeech2ConvLayer(nn.Module):
 
 
 class DeepSpeech2Lookahead(nn.Module):
-    """DS2's lookahead convolution: each unidirectional output frame mixes in `context` future frames (per
-    channel), which keeps the model streamable with a fixed delay."""
+    """DS2's lookahead ("row") convolution, once above the unidirectional recurrent stack (Amodei et al., 2016,
+    section 3.7): each output frame mixes in `context` future frames per channel, so the model streams with a fixed
+    delay of `context` output frames."""
 
     def __init__(self, hidden_size: int, context: int):
         super().__init__()
@@ -123,6 +126,11 @@ def _reverse_within_lengths(hidden: torch.Tensor, lengths: torch.Tensor) -> torc
     return hidden.gather(1, index.unsqueeze(-1).expand_as(hidden))
 
 
+def _exporting() -> bool:
+    """True while torch.onnx / torch.jit trace the model: data-dependent Python control flow must not run."""
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+
+
 def _run_without_padding(rnn: nn.GRU | nn.LSTM, hidden: torch.Tensor, sorted_lengths: torch.Tensor) -> torch.Tensor:
     """Run a unidirectional RNN over a batch sorted by length (descending), padding at the end.
 
@@ -130,6 +138,10 @@ def _run_without_padding(rnn: nn.GRU | nn.LSTM, hidden: torch.Tensor, sorted_len
     the state carried over. Like a PackedSequence this skips padding, but every call is a full-sequence cuDNN/
     MKL kernel with its input projection batched over time, which `PackedSequence` on CPU loses.
     """
+    if _exporting():
+        # Padding sits at the end of every row, so a causal RNN's real frames do not depend on it: one call over
+        # the padded batch gives the same real frames, without the length-dependent loop a trace cannot follow.
+        return rnn(hidden)[0]
     batch, frames, _ = hidden.shape
     output = hidden.new_zeros(batch, frames, rnn.hidden_size)
     state = None
@@ -145,7 +157,7 @@ def _run_without_padding(rnn: nn.GRU | nn.LSTM, hidden: torch.Tensor, sorted_len
 
 
 class DeepSpeech2RecurrentLayer(GradientCheckpointingLayer):
-    """[norm] -> GRU/LSTM that computes no padding -> [lookahead] -> dropout.
+    """[norm] -> GRU/LSTM that computes no padding -> dropout.
 
     A bidirectional layer is two unidirectional RNNs; the backward one reads each utterance reversed within its
     own length, so padding never enters either direction. Their outputs are summed, as in DS2, so every layer
@@ -160,11 +172,6 @@ class DeepSpeech2RecurrentLayer(GradientCheckpointingLayer):
         rnn_class = nn.GRU if config.rnn_type == "gru" else nn.LSTM
         self.rnn = rnn_class(input_size, config.hidden_size, batch_first=True)
         self.rnn_reverse = rnn_class(input_size, config.hidden_size, batch_first=True) if config.bidirectional else None
-        self.lookahead = (
-            DeepSpeech2Lookahead(config.hidden_size, config.lookahead_context)
-            if not config.bidirectional and config.lookahead_context > 0
-            else None
-        )
         self.dropout = nn.Dropout(config.hidden_dropout)
 
     def forward(self, hidden: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -179,8 +186,6 @@ class DeepSpeech2RecurrentLayer(GradientCheckpointingLayer):
             reverse = _run_without_padding(self.rnn_reverse, _reverse_within_lengths(hidden, sorted_lengths), sorted_lengths)
             output = output + _reverse_within_lengths(reverse, sorted_lengths)
         output = output[torch.argsort(order)] * mask.unsqueeze(-1).to(output.dtype)
-        if self.lookahead is not None:
-            output = self.lookahead(output) * mask.unsqueeze(-1).to(output.dtype)
         return self.dropout(output)
 
 
@@ -256,6 +261,11 @@ class DeepSpeech2Model(DeepSpeech2PreTrainedModel):
             DeepSpeech2RecurrentLayer(config, rnn_input if i == 0 else config.hidden_size, use_norm=i > 0)
             for i in range(config.num_hidden_layers)
         )
+        self.lookahead = (
+            DeepSpeech2Lookahead(config.hidden_size, config.lookahead_context)
+            if not config.bidirectional and config.lookahead_context > 0
+            else None
+        )
         self.gradient_checkpointing = False
         self.post_init()
 
@@ -323,6 +333,8 @@ class DeepSpeech2Model(DeepSpeech2PreTrainedModel):
             hidden = layer(hidden, lengths, mask)
             if output_hidden_states:
                 all_hidden_states += (hidden,)
+        if self.lookahead is not None:
+            hidden = self.lookahead(hidden) * mask.unsqueeze(-1).to(hidden.dtype)
         if not return_dict:
             return tuple(v for v in (hidden, all_hidden_states) if v is not None)
         return DeepSpeech2ModelOutput(last_hidden_state=hidden, hidden_states=all_hidden_states, output_mask=mask)
