@@ -142,6 +142,16 @@ on stderr and exit status 2.""",
     transcribe.add_argument(
         "--no-lm", action="store_true", help="decode greedily even when the model has a language_model/ folder"
     )
+    transcribe.add_argument(
+        "--onnx", action="store_true",
+        help="MODEL is a directory written by `ko-asr export onnx`: run its model.onnx on onnxruntime (DeepSpeech2, "
+        "greedy decoding)",
+    )
+    transcribe.add_argument(
+        "--int8", action="store_true",
+        help="dynamic int8 quantization: with --onnx the exported model.int8.onnx, else PyTorch's quantized RNN and "
+        "Linear layers (CPU)",
+    )
     transcribe.add_argument("--quiet", action="store_true", help="no progress bar or notes on stderr (errors still)")
 
     lm = commands.add_parser("lm", help="n-gram language models for CTC beam search")
@@ -185,6 +195,27 @@ transcript policy when --model is given, else the spelling policy.""",
     build.add_argument(
         "--beam-width", type=_positive_int, metavar="N", help="beam width saved as the decoding default (default 32)"
     )
+    export = commands.add_parser("export", help="export a saved model for deployment")
+    export_formats = export.add_subparsers(dest="export_format", required=True)
+    onnx = export_formats.add_parser(
+        "onnx",
+        help="export a DeepSpeech2 to ONNX (offline and streaming graphs, int8), checked against PyTorch",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""\
+Export a saved DeepSpeech2 to ONNX into OUT_DIR:
+  model.onnx                 input_features (batch, frames, bins) float32, attention_mask (batch, frames) int64
+                             -> logits (batch, output_frames, vocab); batch and time axes dynamic
+  model_streaming.onnx       unidirectional models: one streaming step, state in and state out
+                             (ko_asr.streaming.StreamingRecognizer.from_pretrained(OUT_DIR, onnx=True))
+  model.int8.onnx, model_streaming.int8.onnx   onnxruntime dynamic int8 quantization of both
+  config.json and the processor files
+
+Each graph is run on onnxruntime against PyTorch on random inputs of lengths the export did not see; the largest
+logit difference is printed. Transcribe with `ko-asr transcribe OUT_DIR audio.wav --onnx [--int8]`.""",
+    )
+    onnx.add_argument("model", metavar="MODEL_DIR", help="a saved DeepSpeech2 model directory")
+    onnx.add_argument("output_dir", metavar="OUT_DIR", help="where the ONNX files are written (created if missing)")
+    onnx.add_argument("--no-int8", action="store_true", help="do not write the int8 graphs")
     return parser
 
 

@@ -128,7 +128,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     from . import audio_io
     from .segmented_transcription import DEFAULT_VAD, transcribe_waveforms
     from .transcript_formats import render, timed_transcript
-    from .transcription import LongFormOptions, transcriber_for
+    from .transcription import CTCTranscriber, LongFormOptions, transcriber_for
 
     def refuse(message: str) -> int:  # a user error: one line, no traceback, nothing transcribed
         print(f"ko-asr transcribe: {message}", file=sys.stderr)
@@ -143,12 +143,19 @@ def _transcribe(args: argparse.Namespace) -> int:
     if problem := _device_problem(args.device):
         return refuse(problem)
     decoder_kwargs = _decoder_kwargs(args)
+    if args.onnx and (decoder_kwargs or args.device not in (None, "cpu")):
+        return refuse("--onnx decodes greedily on the CPU (onnxruntime); it cannot be combined with "
+                      + " and ".join(_beam_flags(args) + (["--device"] if args.device not in (None, "cpu") else [])))
     if args.no_lm and decoder_kwargs:
         return refuse(f"--no-lm (greedy decoding) cannot be combined with {' and '.join(_beam_flags(args))} "
                       "(beam search settings)")
-    asr = _load_pipeline(args)
+    asr = _load_onnx(args) if args.onnx else _load_pipeline(args)
     if isinstance(asr, str):
         return refuse(asr)
+    if args.int8 and not args.onnx:
+        if asr.model.device.type != "cpu":
+            return refuse("--int8 without --onnx quantizes with PyTorch, which runs int8 RNNs on the CPU only")
+        asr = _quantized(asr)
     if decoder_kwargs:
         asr = _with_beam_search(asr, args)
         if isinstance(asr, str):
@@ -156,7 +163,7 @@ def _transcribe(args: argparse.Namespace) -> int:
 
     # The family's own call arguments (CTC: word offsets and chunking; Whisper: language, 30 s windows, segment
     # times), as the Space uses them; the pipeline's tokenizer stands in for the processor.
-    transcriber = transcriber_for(asr.model, asr.tokenizer)
+    transcriber = CTCTranscriber(asr.processor) if args.onnx else transcriber_for(asr.model, asr.tokenizer)
     # 0 never chunks; short chunks get proportionally less context, as the pipeline needs chunks longer than both strides
     options = LongFormOptions(args.chunk_length_s or math.inf, stride_length_s=min(2.0, args.chunk_length_s / 6))
     timestamps = args.format != "text"
@@ -237,6 +244,24 @@ def _load_pipeline(args: argparse.Namespace):
         # The pipeline refuses to batch without a pad token although audio batches pad features, not text
         # (offline Whisper tokenizers have none); end-of-text is the pad token the pipeline itself suggests.
         asr.tokenizer.pad_token_id = asr.model.config.eos_token_id
+    return asr
+
+
+def _load_onnx(args: argparse.Namespace):
+    """The onnxruntime recognizer of an export directory, or one line saying why it cannot be loaded."""
+    from .onnx_inference import OnnxSpeechRecognizer
+
+    try:
+        return OnnxSpeechRecognizer(args.model, int8=args.int8)
+    except (OSError, ValueError) as error:
+        return f"{args.model}: {error}"
+
+
+def _quantized(asr):
+    """`asr` with its model's RNN and Linear layers dynamically quantized to int8 (PyTorch, CPU)."""
+    from .onnx_export import quantize_torch_int8
+
+    asr.model = quantize_torch_int8(asr.model)
     return asr
 
 
@@ -383,8 +408,21 @@ def _lm_build(args: argparse.Namespace) -> int:
     return 0
 
 
-#: The commands `ko_asr_cli.main` dispatches to, by name (`lm` dispatches on its own sub-command).
-COMMANDS = {"normalize": _normalize, "synth": _synth, "prepare": _prepare, "transcribe": _transcribe, "lm": _lm}
+def _export(args: argparse.Namespace) -> int:
+    from .onnx_export import export_onnx
+
+    try:
+        report = export_onnx(args.model, args.output_dir, int8=not args.no_int8)
+    except (OSError, ValueError) as error:
+        print(f"ko-asr export onnx: {args.model}: {error}", file=sys.stderr)
+        return 2
+    print(report.describe())
+    return 0
+
+
+#: The commands `ko_asr_cli.main` dispatches to, by name (`lm` and `export` dispatch on their own sub-command).
+COMMANDS = {"normalize": _normalize, "synth": _synth, "prepare": _prepare, "transcribe": _transcribe, "lm": _lm,
+            "export": _export}
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 

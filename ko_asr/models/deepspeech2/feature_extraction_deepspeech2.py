@@ -324,6 +324,30 @@ class DeepSpeech2FeatureExtractor(SequenceFeatureExtractor):
         std = torch.tensor(self.global_std, dtype=features.dtype, device=features.device)
         return (features - mean) / std
 
+    def extract_numpy(self, waveform: np.ndarray) -> np.ndarray:
+        """The features of one unpadded mono waveform `(samples,)` as `(frames, feature_size)` float32, in NumPy.
+
+        The same computation as [`~DeepSpeech2FeatureExtractor.extract`] (equal to float rounding), for inference
+        runtimes that keep torch out of the hot path (`ko_asr.onnx_inference`).
+        """
+        waveform = np.asarray(waveform, dtype=np.float32)
+        frames, half = int(self.num_frames(waveform.size)), self.n_fft // 2
+        padded = np.pad(waveform, (half, half + self.n_fft))
+        segments = np.lib.stride_tricks.sliding_window_view(padded, self.n_fft)[:: self.hop_length][:frames]
+        window, filterbank = (t.numpy() if t is not None else None for t in self._analysis_tensors(torch.device("cpu")))
+        magnitude = np.abs(np.fft.rfft(segments * window)).astype(np.float32)
+        if filterbank is None:
+            features = np.log(magnitude + 1.0)
+        else:
+            features = np.log(np.square(magnitude) @ filterbank + 1e-6)
+        if not self.do_normalize:
+            return features
+        if self.normalization == "global":
+            return (features - np.asarray(self.global_mean, np.float32)) / np.asarray(self.global_std, np.float32)
+        mean = features.mean(0, keepdims=True)
+        variance = np.maximum(np.square(features).mean(0, keepdims=True) - np.square(mean), 0.0)
+        return (features - mean) / np.sqrt(variance + 1e-5)
+
     @torch.no_grad()
     def extract(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Features of a zero-padded `(batch, samples)` tensor: `(features (batch, frames, bins), mask (batch, frames))`."""

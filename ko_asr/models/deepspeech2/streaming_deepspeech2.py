@@ -129,6 +129,7 @@ class DeepSpeech2StreamingEncoder(nn.Module):
         self.convs = self.geometry.convs
         self.lookahead = self.geometry.lookahead if model.deepspeech2.lookahead is not None else 0
         self.is_lstm = self.geometry.rnn_states == 2
+        self.eval()  # an inference wrapper (exporters restore this flag on the wrapped model afterwards)
 
     def initial_state(self, batch_size: int = 1) -> list[torch.Tensor]:
         """Zero state tensors before any audio (see [`DeepSpeech2StreamingGeometry.initial_state_shapes`])."""
