@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint bench space space-bundle system-deps browser-deps
+.PHONY: demo demo-streaming test lint bench space space-bundle system-deps browser-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,16 @@ demo: system-deps $(STAMP)
 	$(BIN)/python recipes/evaluate.py --model $(DEMO_DIR) --dataset synthetic --splits eval_clean eval_other
 	@echo "Plots: $$(ls $(DEMO_DIR)/plots/*.png | tr '\n' ' ')"
 	@echo "Model card: $(DEMO_DIR)/README.md (synthetic espeak-ng speech: not real-speech accuracy)"
+
+STREAMING_DIR := outputs/ds2-streaming
+
+# The streaming model (unidirectional GRUs + lookahead, global feature statistics) on the same corpus and CPU budget,
+# evaluated, then exported to ONNX (offline + streaming graphs, int8) for `ko-asr transcribe --onnx` and the Space.
+demo-streaming: system-deps $(STAMP)
+	$(BIN)/ko-asr synth data/synthetic-demo --size demo
+	$(ACCELERATE) recipes/train.py recipes/configs/ds2_streaming.yaml --output_dir $(STREAMING_DIR)
+	$(BIN)/python recipes/evaluate.py --model $(STREAMING_DIR) --dataset synthetic --splits eval_clean eval_other
+	$(BIN)/ko-asr export onnx $(STREAMING_DIR) $(STREAMING_DIR)-onnx
 
 test: system-deps browser-deps $(STAMP)
 	@rc=0; $(BIN)/python -m pytest -q $(PYTEST_ARGS) || rc=$$?; \

@@ -31,14 +31,16 @@ class _TorchStep:
     def __init__(self, model):
         self.encoder = DeepSpeech2StreamingEncoder(model)
         self.geometry = self.encoder.geometry
+        self.device = next(model.parameters()).device
 
     def initial_state(self) -> list:
         return self.encoder.initial_state(1)
 
     @torch.no_grad()
     def __call__(self, features: np.ndarray, final: bool, state: list) -> tuple[np.ndarray, list]:
-        logits, *state = self.encoder(torch.from_numpy(features), torch.tensor(int(final)), *state)
-        return logits[0].numpy(), state
+        features = torch.from_numpy(features).to(self.device)
+        logits, *state = self.encoder(features, torch.tensor(int(final), device=self.device), *state)
+        return logits[0].float().cpu().numpy(), state
 
 
 class _OnnxStep:

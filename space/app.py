@@ -1,4 +1,5 @@
-"""ko_asr demo Space: transcribe an upload or a microphone recording with DeepSpeech2 or Whisper.
+"""ko_asr demo Space: transcribe an upload or a microphone recording with DeepSpeech2 or Whisper, or speak live to a
+streaming DeepSpeech2 and watch the transcript grow.
 
 All model logic is in `ko_asr.serving`; this file only wires widgets. Settings (environment variables):
     KO_ASR_MODELS              extra models, `:`-separated: model dirs, dirs of models, or Hub ids
@@ -50,6 +51,12 @@ NO_SPEECH = "No speech detected"
 # The decoding radio's choices, as the service names them.
 DECODINGS = {"language model": "lm", "greedy": "greedy"}
 HOTWORDS_EXAMPLE = "서초구, 김민준"
+NO_STREAMING_HELP = (
+    "**No streaming model.** Live transcription needs a unidirectional DeepSpeech2 trained with global feature "
+    "statistics: `accelerate launch recipes/train.py recipes/configs/ds2_streaming.yaml` writes `outputs/ds2-streaming`."
+)
+# Seconds of audio per streamed chunk: what the streaming benchmark measures latency at (benchmarks/streaming.py).
+LIVE_CHUNK_SECONDS = 0.32
 ERROR_STYLE = (
     "border:1px solid #dc2626;background:#fef2f2;color:#991b1b;border-radius:8px;padding:10px 14px;font-size:15px"
 )
@@ -111,10 +118,33 @@ def _transcribe_in_page(service: TranscriptionService):
     return transcribe_in_page
 
 
+def _live(service: TranscriptionService):
+    """The live tab's functions: each microphone chunk -> the partial transcript; the end of the recording -> the
+    final one. The session (a `LiveSession`: resampler + streaming recognizer) lives in the browser tab's state."""
+
+    def on_chunk(model_label, chunk, session):
+        if chunk is None:
+            return gr.update(), session
+        try:
+            if session is None or session[0] != model_label:
+                session = (model_label, service.start_live(model_label))
+            return session[1].feed(*chunk), session
+        except (InvalidInputError, ValueError) as error:
+            raise gr.Error(str(error)) from None
+
+    def on_stop(session):
+        if session is None:
+            return gr.update(), None
+        return session[1].finish(), session
+
+    return on_chunk, on_stop
+
+
 def build_demo(service: TranscriptionService, examples: list[tuple[str, str]] | None = None) -> gr.Blocks:
     """The UI around `service`. API endpoints: `/transcribe` (upload) and `/transcribe_microphone`, each taking
-    `(model, audio, reference, decoding="language model", hotwords=None)`."""
+    `(model, audio, reference, decoding="language model", hotwords=None)`; the live tab streams over Gradio's queue."""
     labels = list(service.models)
+    live_labels = service.streaming_models
     with gr.Blocks(title="ko_asr — Korean ASR") as demo:
         gr.Markdown(ABOUT)
         gr.HTML(SYNTHETIC_NOTICE, elem_id="synthetic-notice")
@@ -139,6 +169,16 @@ def build_demo(service: TranscriptionService, examples: list[tuple[str, str]] | 
         with gr.Tab("Microphone"):
             recording = gr.Audio(sources=["microphone"], type="filepath", label="Recording", elem_id="microphone")
             record_button = gr.Button("Transcribe", variant="primary", elem_id="transcribe-microphone")
+        with gr.Tab("Live"):
+            if not live_labels:
+                gr.Markdown(NO_STREAMING_HELP, elem_id="no-streaming-model")
+            live_model = gr.Dropdown(live_labels, value=live_labels[0] if live_labels else None,
+                                     label="Streaming model", elem_id="live-model")
+            live_audio = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="Speak",
+                                  elem_id="live-microphone")
+            live_text = gr.Textbox(label="Live transcript (greedy, grows while you speak)", elem_id="live-transcript",
+                                   interactive=False)
+            live_session = gr.State(None)
         error = gr.HTML(visible=False, elem_id="error")
         with gr.Row():
             transcript = gr.Textbox(label="Transcript", elem_id="transcript", interactive=False, scale=5)
@@ -153,6 +193,11 @@ def build_demo(service: TranscriptionService, examples: list[tuple[str, str]] | 
             button.click(in_page, inputs, [*outputs, error], api_visibility="private", concurrency_id="transcribe")
             # The API endpoint has no button (triggers=[]): same inputs and outputs, errors raised for clients.
             gr.on([], transcribe, inputs, outputs, api_name=api_name, concurrency_id="transcribe")
+        on_chunk, on_stop = _live(service)
+        live_audio.stream(on_chunk, [live_model, live_audio, live_session], [live_text, live_session],
+                          stream_every=LIVE_CHUNK_SECONDS, time_limit=int(service.config.max_seconds),
+                          api_visibility="private", concurrency_id="live", concurrency_limit=None)
+        live_audio.stop_recording(on_stop, [live_session], [live_text, live_session], api_visibility="private")
     return demo
 
 

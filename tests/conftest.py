@@ -46,12 +46,27 @@ def models_root(tmp_path_factory, examples):
 
 
 @pytest.fixture(scope="session")
-def service(models_root):
+def streaming_root(tmp_path_factory, examples):
+    """A folder with one tiny unidirectional DeepSpeech2 (global feature statistics) that memorized the first example
+    clip: the live tab's model."""
+    from helpers import train_memorizing_model
+
+    from ko_asr.serving import read_audio_file
+
+    root = tmp_path_factory.mktemp("streaming-models")
+    clip, text = examples[0]
+    train_memorizing_model(root / "memorized-streaming", read_audio_file(clip), text, streaming=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def service(models_root, streaming_root):
     from helpers import SPACE_MAX_SECONDS
 
     from ko_asr.serving import ServiceConfig, TranscriptionService, find_models
 
-    return TranscriptionService(find_models([str(models_root)]), ServiceConfig(max_seconds=SPACE_MAX_SECONDS))
+    models = find_models([str(models_root), str(streaming_root)])
+    return TranscriptionService(models, ServiceConfig(max_seconds=SPACE_MAX_SECONDS))
 
 
 @pytest.fixture(scope="session")

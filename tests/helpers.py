@@ -67,13 +67,16 @@ def save_random_tiny_ds2(directory):
     return directory
 
 
-def train_memorizing_model(directory, waveform: np.ndarray, text: str, max_steps: int = 400, streaming: bool = False):
+def train_memorizing_model(directory, waveform: np.ndarray, text: str, max_steps: int | None = None,
+                           streaming: bool = False):
     """Save a tiny DeepSpeech2 (with processor) trained on one clip until greedy decoding reproduces `text`.
 
     It stands in for a trained model where a test must assert a real transcript end to end (UI, API) without
     shipping weights; it knows only this clip. `streaming=True`: unidirectional with a lookahead and global feature
-    statistics (measured on the clip), so ko_asr.streaming can run it.
+    statistics (measured on the clip), so ko_asr.streaming can run it; it needs more steps (default 1,200, else 400):
+    without future context it learns the word spaces late.
     """
+    max_steps = max_steps or (1200 if streaming else 400)
     import torch
 
     from ko_asr import (

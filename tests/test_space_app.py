@@ -261,6 +261,31 @@ def test_browser_microphone_recording_is_transcribed(browser, app_url, examples)
     assert any(f"{a} {b}" in transcript for a, b in zip(words, words[1:])), (transcript, text)
 
 
+def test_browser_live_tab_shows_text_while_speaking(browser, app_url, examples):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    text = examples[0][1]
+    browser.get(app_url)
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[role=tab]"))
+    next(tab for tab in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if tab.text == "Live").click()
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, "#live-microphone button.record-button").is_displayed())
+    browser.find_element(By.CSS_SELECTOR, "#live-microphone button.record-button").click()
+    # Partial text appears while the (looping, 2 s) fake microphone is still recording.
+    partial = WebDriverWait(browser, 20).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "#live-transcript textarea").get_attribute("value")
+    )
+    time.sleep(4.0)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "space_live.png"))
+    browser.find_element(By.CSS_SELECTOR, "#live-microphone button.stop-button").click()
+    time.sleep(1.0)
+    final = browser.find_element(By.CSS_SELECTOR, "#live-transcript textarea").get_attribute("value")
+    assert partial and final.startswith(partial), (partial, final)  # partials are never revised
+    # As for the recording tab: the loop starts anywhere, so require two consecutive words of the clip.
+    words = text.split()
+    assert any(f"{a} {b}" in final for a, b in zip(words, words[1:])), (final, text)
+
 
 def test_create_app_reads_its_settings_from_the_environment(monkeypatch, models_root, corpus, examples):
     monkeypatch.setenv("KO_ASR_DEVICE", "cuda:99")  # read at startup: a device this machine lacks is refused

@@ -51,6 +51,24 @@ def model_family(directory: str) -> str | None:
     return {"deepspeech2": "deepspeech2", "whisper": "whisper"}.get(model_type, model_type or "unknown")
 
 
+def can_stream(source: ModelSource) -> bool:
+    """Whether a local model can transcribe live (`ko_asr.streaming`): a unidirectional DeepSpeech2 whose features use
+    global statistics. Read from its saved files, without loading it."""
+    if source.family != "deepspeech2" or not os.path.isdir(source.path):
+        return False
+    with open(os.path.join(source.path, "config.json"), encoding="utf-8") as handle:
+        if json.load(handle).get("bidirectional", True):
+            return False
+    for name in ("processor_config.json", "preprocessor_config.json"):
+        path = os.path.join(source.path, name)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as handle:
+                saved = json.load(handle)
+            features = saved.get("feature_extractor", saved)
+            return not features.get("do_normalize", True) or features.get("normalization") == "global"
+    return False
+
+
 def _models_in(root: str) -> list[tuple[str, str]]:
     family = model_family(root)
     if family is not None:

@@ -14,13 +14,16 @@ import numpy as np
 
 from ..data.audio import SAMPLING_RATE
 from ..metrics import cer
+from ..models.deepspeech2 import DeepSpeech2Processor
 from ..segmented_transcription import transcribe_waveform
+from ..streaming import StreamingRecognizer
 from ..text import MalformedTranscriptError
 from ..text.policy import TranscriptPolicy
 from ..transcription import LongFormOptions, transcriber_for
 from ..vad import VadOptions
 from .audio_input import InvalidInputError, from_array, read_audio_file, validate_waveform
-from .registry import ModelCache, ModelSource
+from .live import LiveSession
+from .registry import ModelCache, ModelSource, can_stream
 
 MAX_SECONDS_ENV = "KO_ASR_MAX_AUDIO_SECONDS"
 VAD_ENV = "KO_ASR_VAD"
@@ -162,6 +165,24 @@ class TranscriptionService:
             hotwords=hotwords if with_lm else [],
             notes=notes,
         )
+
+    @property
+    def streaming_models(self) -> list[str]:
+        """Labels of the models that can transcribe live (unidirectional DeepSpeech2 with global feature statistics)."""
+        return [label for label, source in self.models.items() if can_stream(source)]
+
+    def start_live(self, model_label: str) -> LiveSession:
+        """A new live microphone stream with `model_label` (weights shared with its cached pipeline, state its own).
+
+        Raises:
+            InvalidInputError: for an unknown model or one that cannot stream.
+        """
+        if model_label not in self.streaming_models:
+            known = ", ".join(self.streaming_models) or "none (train one with recipes/configs/ds2_streaming.yaml)"
+            raise InvalidInputError(f"model {model_label!r} cannot transcribe live; streaming models: {known}")
+        asr = self._pipeline(self.models[model_label], use_lm=False)
+        processor = DeepSpeech2Processor(asr.feature_extractor, asr.tokenizer)
+        return LiveSession(StreamingRecognizer(processor, model=asr.model), self.config.max_seconds)
 
     def _pipeline(self, source: ModelSource, use_lm: bool = True):
         try:
