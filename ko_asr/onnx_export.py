@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models.deepspeech2.streaming_deepspeech2 import DeepSpeech2StreamingEncoder
 from .streaming import STREAMING_ONNX, _OnnxStep, _TorchStep
+from .streaming_encoder import DeepSpeech2StreamingEncoder
 
 OFFLINE_ONNX = "model.onnx"
 OPSET = 17

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .models.deepspeech2.streaming_deepspeech2 import DeepSpeech2StreamingEncoder, DeepSpeech2StreamingGeometry
+from .streaming_encoder import DeepSpeech2StreamingEncoder, DeepSpeech2StreamingGeometry
 
 STREAMING_ONNX = "model_streaming.onnx"
 

@@ -281,7 +281,7 @@ def test_preset_keyword_builds_the_preset_and_explicit_fields_win():
     # rnn_norm="batch" is also the default: an explicit value still beats the preset's "layer"
     demo = DeepSpeech2Config(preset="demo", rnn_norm="batch", vocab_size=500)
     assert (demo.rnn_norm, demo.vocab_size, demo.hidden_size) == ("batch", 500, 256)
-    with pytest.raises(ValueError, match=r"unknown preset 'huge'; choose one of \['base', 'demo', 'paper', 'tiny'\]"):
+    with pytest.raises(ValueError, match=r"unknown preset 'huge'; choose one of \['base', 'demo', 'paper', 'streaming', 'tiny'\]"):
         DeepSpeech2Config(preset="huge")
 
 

@@ -12,8 +12,8 @@ from ko_asr import (
     DeepSpeech2ForCTC,
     DeepSpeech2Processor,
 )
-from ko_asr.models.deepspeech2.streaming_deepspeech2 import DeepSpeech2StreamingGeometry
 from ko_asr.streaming import StreamingRecognizer
+from ko_asr.streaming_encoder import DeepSpeech2StreamingGeometry
 
 RATE = 16000
 

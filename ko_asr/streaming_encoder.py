@@ -1,6 +1,6 @@
 """DeepSpeech2 as a stateful step function: feature frames and state in, the logits they complete and new state out.
 
-Written as one `nn.Module` whose forward has no data-dependent Python control flow, so the same code runs eagerly
+Written as one `nn.Module` whose traced path has no data-dependent Python control flow, so the same code runs eagerly
 (`ko_asr.streaming.StreamingRecognizer`) and exports to ONNX with its state as inputs and outputs
 (`ko_asr.onnx_export`).
 """
@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .configuration_deepspeech2 import conv_output_length
-from .modeling_deepspeech2 import _CLIP_MAX, DeepSpeech2ForCTC
+from .models.deepspeech2.configuration_deepspeech2 import conv_output_length
+from .models.deepspeech2.modeling_deepspeech2 import _CLIP_MAX, DeepSpeech2ForCTC
 
 
 @dataclass(frozen=True)
