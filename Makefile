@@ -81,5 +81,5 @@ lint: $(STAMP)
 
 # Every benchmark script in turn (tens of minutes on 2 cores); figures are recorded in benchmarks/BENCHMARKS.md.
 bench: system-deps $(STAMP)
-	@for script in text model data train space cli decoding; do echo "== benchmarks/$$script.py"; $(BIN)/python benchmarks/$$script.py; done
+	@for script in text model data train space cli decoding streaming export; do echo "== benchmarks/$$script.py"; $(BIN)/python benchmarks/$$script.py; done
 	$(BIN)/python benchmarks/space.py --repeat 14

@@ -7,7 +7,7 @@ ko_asr's (jiwer) against the normalized references. A random-init `base`-size mo
 spectrogram, the full 11,300-syllable vocabulary) is timed too (no CER: its weights are random).
 
 - PyTorch int8: `torch.ao.quantization.quantize_dynamic` of the GRU/LSTM and Linear layers (convolutions stay fp32);
-- ONNX int8: onnxruntime's `quantize_dynamic` (MatMul/Conv weights int8; its GRU operator stays fp32).
+- ONNX int8: onnxruntime's `quantize_dynamic` of MatMul/Gemm (convolutions and onnxruntime's GRU operator stay fp32).
 
 Run: `.venv/bin/python benchmarks/export.py [--models outputs/ds2-demo outputs/ds2-streaming] [--utterances 100]`
 Synthetic espeak-ng speech: the CERs are not real-speech accuracy.

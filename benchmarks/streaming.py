@@ -9,7 +9,8 @@ counted apart. The recognizer's algorithmic delay (analysis window, convolution 
 
 Real-time factor (1 torch thread, 320 ms chunks): compute seconds / audio seconds for the trained model and for a
 random-init `base`-size unidirectional model (5 x GRU-512 over the 161-bin linear spectrogram, the full 11,300-token
-syllable vocabulary of the original project), on PyTorch and on the exported streaming ONNX graph (onnxruntime, 1 thread).
+syllable vocabulary of the original project), on PyTorch and on the exported streaming ONNX graph (onnxruntime, 1 thread),
+each in fp32 and with dynamic int8 quantization.
 
 Run: `.venv/bin/python benchmarks/streaming.py [--model outputs/ds2-streaming] [--utterances 100]`
 (needs the streaming model: `accelerate launch recipes/train.py recipes/configs/ds2_streaming.yaml`).
@@ -124,9 +125,12 @@ def main() -> None:
         engines = {}
         for name, path in ((f"trained `{os.path.basename(args.model.rstrip('/'))}`", args.model), ("random-init `base` size", base)):
             export = os.path.join(scratch, f"onnx-{len(engines)}")
-            export_onnx(path, export, int8=False)
-            engines[f"{name}, PyTorch"] = StreamingRecognizer.from_pretrained(path)
-            engines[f"{name}, ONNX (onnxruntime)"] = StreamingRecognizer.from_pretrained(export, onnx=True, threads=1)
+            export_onnx(path, export)
+            engines[f"{name}, PyTorch fp32"] = StreamingRecognizer.from_pretrained(path)
+            engines[f"{name}, PyTorch int8"] = StreamingRecognizer.from_pretrained(path, int8=True)
+            engines[f"{name}, ONNX fp32 (onnxruntime)"] = StreamingRecognizer.from_pretrained(export, onnx=True, threads=1)
+            engines[f"{name}, ONNX int8 (onnxruntime)"] = StreamingRecognizer.from_pretrained(
+                export, onnx=True, int8=True, threads=1)
         parameters = sum(p.numel() for p in DeepSpeech2ForCTC.from_pretrained(base).parameters())
         print(f"\nStreaming real-time factor, 320 ms chunks, 1 thread, {len(sample)} utterances "
               f"({sum(w.size for w in sample) / RATE:.1f} s); `base` size = {parameters / 1e6:.1f} M parameters")

@@ -103,9 +103,13 @@ class StreamingRecognizer:
         self.reset()
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, onnx: bool = False, threads: int | None = None,
-                        **kwargs) -> StreamingRecognizer:
+    def from_pretrained(cls, path: str | os.PathLike, onnx: bool = False, int8: bool = False,
+                        threads: int | None = None, **kwargs) -> StreamingRecognizer:
         """Load a saved unidirectional model (`onnx=True`: its `model_streaming.onnx` export, run on onnxruntime).
+
+        `int8=True`: dynamic int8 quantization, `model_streaming.int8.onnx` with `onnx=True`, else PyTorch's of the RNN
+        and Linear layers (`ko_asr.onnx_export.quantize_torch_int8`, CPU). Batch-1 streaming is bound by reading the
+        recurrent weights every frame, which int8 makes 4x smaller. `threads`: onnxruntime's intra-op threads.
 
         Raises:
             ValueError: for a bidirectional model or per-utterance feature normalization.
@@ -117,13 +121,18 @@ class StreamingRecognizer:
 
         processor = DeepSpeech2Processor.from_pretrained(path, use_lm=False)
         if onnx:
-            graph = Path(path) / STREAMING_ONNX
+            graph = Path(path) / (STREAMING_ONNX.replace(".onnx", ".int8.onnx") if int8 else STREAMING_ONNX)
             if not graph.is_file():
                 raise FileNotFoundError(f"{graph} does not exist; export it with `ko-asr export onnx {path} {path}`")
             return cls(processor, onnx_path=graph, config=AutoConfig.from_pretrained(path), threads=threads)
         config = AutoConfig.from_pretrained(path)
         DeepSpeech2StreamingGeometry.from_config(config)  # refuse a bidirectional model before loading weights
-        return cls(processor, model=AutoModelForCTC.from_pretrained(path, **kwargs), threads=threads)
+        model = AutoModelForCTC.from_pretrained(path, **kwargs).eval()
+        if int8:
+            from .onnx_export import quantize_torch_int8
+
+            model = quantize_torch_int8(model)
+        return cls(processor, model=model)
 
     # ----- the stream ------------------------------------------------------------------------------------------------
     def reset(self) -> None:

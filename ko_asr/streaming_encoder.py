@@ -199,11 +199,12 @@ class DeepSpeech2StreamingEncoder(nn.Module):
     def _conv_step(layer, geometry: _TimeConv, hidden, cache, final):
         """Append the new frames to the cache, emit every complete window, keep the frames later windows need.
 
-        The buffer always gets `kernel` zero frames at the end so the convolution never runs on fewer frames than its
-        kernel; only windows that are complete (or, on the final call, that end inside the right padding) are kept."""
+        Only the final call appends zero frames (`kernel` of them, of which the windows ending inside the right padding
+        are kept): streaming calls compute no window twice. Hosts call with enough frames for every layer to emit one
+        (`DeepSpeech2StreamingGeometry.output_frames`), so a streaming buffer is never shorter than the kernel."""
         kernel, stride, padding = geometry.kernel, geometry.stride, geometry.padding
         buffered = cache.shape[-1] + hidden.shape[-1]
-        zeros = hidden.new_zeros(hidden.shape[0], hidden.shape[1], hidden.shape[2], kernel)
+        zeros = hidden.new_zeros(hidden.shape[0], hidden.shape[1], hidden.shape[2], kernel)[..., : kernel * final]
         buffer = torch.cat([cache, hidden, zeros], dim=-1)
         streamed = torch.div(buffered - kernel, stride, rounding_mode="floor") + 1
         flushed = torch.div(buffered + padding - kernel, stride, rounding_mode="floor") + 1
@@ -216,12 +217,14 @@ class DeepSpeech2StreamingEncoder(nn.Module):
         return out, buffer[..., keep_from:buffered]
 
     def _lookahead_step(self, hidden, cache, final):
-        """DS2's lookahead over the cached and new RNN frames: emit frames whose `context` future frames exist."""
+        """DS2's lookahead over the cached and new RNN frames: emit frames whose `context` future frames exist (on the
+        final call, the zero padding stands in for them)."""
         if self.lookahead == 0:
             return hidden, cache
         context = self.lookahead
         buffered = cache.shape[1] + hidden.shape[1]
-        buffer = torch.cat([cache, hidden, hidden.new_zeros(hidden.shape[0], context, hidden.shape[2])], dim=1)
+        zeros = hidden.new_zeros(hidden.shape[0], context, hidden.shape[2])[:, : context * final]
+        buffer = torch.cat([cache, hidden, zeros], dim=1)
         count = torch.where(final > 0, torch.as_tensor(buffered), torch.as_tensor(buffered - context)).clamp_min(0)
         conv = self.model.deepspeech2.lookahead.conv
         out = F.hardtanh(F.conv1d(buffer.transpose(1, 2), conv.weight, groups=conv.groups), 0.0, _CLIP_MAX)
