@@ -417,6 +417,9 @@ def _export(args: argparse.Namespace) -> int:
         print(f"ko-asr export onnx: {args.model}: {error}", file=sys.stderr)
         return 2
     print(report.describe())
+    if not report.ok:
+        print(f"ko-asr export onnx: the exported graph does not reproduce {args.model} (see above)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -31,6 +31,8 @@ from .streaming import STREAMING_ONNX, _OnnxStep, _TorchStep
 from .streaming_encoder import DeepSpeech2StreamingEncoder
 
 OFFLINE_ONNX = "model.onnx"
+#: The largest logit difference from PyTorch an export may show; float rounding gives ~1e-6.
+MAX_ABS_DIFF = 1e-4
 OPSET = 17
 
 
@@ -48,9 +50,16 @@ class ExportReport:
     files: list[str] = field(default_factory=list)
     max_abs_diff: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def ok(self) -> bool:
+        """Whether every graph reproduces PyTorch within `MAX_ABS_DIFF`."""
+        return all(diff <= MAX_ABS_DIFF for diff in self.max_abs_diff.values())
+
     def describe(self) -> str:
         lines = [f"wrote {', '.join(self.files)} to {self.output_dir}"]
-        lines += [f"onnxruntime vs PyTorch, max |logit difference|: {name} {diff:.2e}" for name, diff in self.max_abs_diff.items()]
+        lines += [f"onnxruntime vs PyTorch, max |logit difference|: {name} {diff:.2e}"
+                  + ("" if diff <= MAX_ABS_DIFF else f" (over {MAX_ABS_DIFF:.0e}: this graph is wrong)")
+                  for name, diff in self.max_abs_diff.items()]
         return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ The recognizer carries everything a chunk boundary cuts: the samples of the next
 frames, the RNN states and the lookahead buffer ([`DeepSpeech2StreamingEncoder`]). Features use the model's global
 normalization statistics (per-utterance statistics do not exist until the utterance ends), so the logits it emits
 are the offline model's to float rounding, for any chunk size. Partial transcripts are greedy (best path) decodes of
-the frames that are final; nothing shown is ever revised.
+the frames that are final, less a syllable whose jamo may still be arriving (jamo models); nothing shown is revised.
 """
 
 from __future__ import annotations
@@ -79,9 +79,11 @@ class StreamingRecognizer:
             A streaming ONNX graph written by `ko-asr export onnx` (the onnxruntime engine); give `config` with it.
         config ([`DeepSpeech2Config`], *optional*):
             The exported model's config (for `onnx_path`).
+        threads (`int`, *optional*):
+            onnxruntime's intra-op threads (the onnxruntime engine only; torch uses `torch.set_num_threads`).
 
     Raises:
-        ValueError: for a bidirectional model, or features normalized per utterance.
+        ValueError: for a bidirectional model, features normalized per utterance, or `onnx_path` without `config`.
     """
 
     def __init__(self, processor, model=None, onnx_path: str | os.PathLike | None = None, config=None,
@@ -95,10 +97,16 @@ class StreamingRecognizer:
             )
         if (model is None) == (onnx_path is None):
             raise ValueError("give either a PyTorch model or an onnx_path")
+        if onnx_path is not None and config is None:
+            raise ValueError("onnx_path needs the exported model's config (AutoConfig.from_pretrained(export_dir))")
         self.processor = processor
         self.extractor = extractor
         self.engine = _TorchStep(model) if model is not None else _OnnxStep(Path(onnx_path), config, threads)
         self.geometry = self.engine.geometry
+        self._hop = extractor.hop_length
+        # Jamo tokens spell a syllable over several frames, and the decoded syllable grows as they arrive: partials
+        # hold the last syllable back until the next one (or a space) starts, so what is shown is never revised.
+        self._holds_last_syllable = getattr(processor.tokenizer, "units", None) == "jamo"
         self.last_logits: np.ndarray | None = None
         self.reset()
 
@@ -137,7 +145,7 @@ class StreamingRecognizer:
     # ----- the stream ------------------------------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget the current utterance (audio, state and transcript) and start a new one."""
-        hop, half = self.extractor.hop_length, self.extractor.n_fft // 2
+        half = self.extractor.n_fft // 2
         self._samples = np.zeros(half, dtype=np.float32)  # the STFT's left zero padding
         self._buffer_start = -half  # stream sample index of self._samples[0]
         self._received = 0
@@ -146,7 +154,6 @@ class StreamingRecognizer:
         self._state = self.engine.initial_state()
         self._logits: list[np.ndarray] = []
         self._ids: list[int] = []
-        self._hop = hop
 
     @property
     def logits(self) -> np.ndarray:
@@ -157,8 +164,17 @@ class StreamingRecognizer:
 
     @property
     def transcript(self) -> str:
-        """Greedy transcript of the frames emitted so far."""
+        """Greedy transcript of all frames emitted so far (its last syllable may still grow, see `partial`)."""
         return self.processor.tokenizer.decode(self._ids)
+
+    @property
+    def partial(self) -> str:
+        """The part of `transcript` that later frames cannot change: all of it for syllable tokens; for jamo tokens all
+        but a trailing syllable, which may still gain its vowel or final consonant."""
+        text = self.transcript
+        if self._holds_last_syllable and text and not text.endswith(" "):
+            return text[:-1]
+        return text
 
     @property
     def seconds(self) -> float:
@@ -186,7 +202,7 @@ class StreamingRecognizer:
                 16 kHz float32 mono audio in [-1, 1], any length (0 included).
 
         Returns:
-            `str`: the greedy transcript of every frame that is final so far.
+            `str`: the greedy transcript of every frame that is final so far (`partial`): later calls only extend it.
 
         Raises:
             ValueError: for multi-channel or non-finite audio.
@@ -200,11 +216,12 @@ class StreamingRecognizer:
         self._received += samples.size
         half, n_fft = self.extractor.n_fft // 2, self.extractor.n_fft
         ready = (self._received + half - n_fft) // self._hop + 1  # frames whose window lies inside the audio
-        self._featurize(ready)
+        # ... and never beyond the offline frame count (n // hop), which a window shorter than two hops would pass
+        self._featurize(min(ready, self._received // self._hop))
         lengths = self.geometry.cache_lengths(self._state)
         if self.geometry.output_frames(lengths, len(self._pending), final=False) >= 1:
             self._step(final=False)
-        return self.transcript
+        return self.partial
 
     def finish(self) -> str:
         """End the utterance: flush the zero padding through the model, return the final transcript and start a new
@@ -227,8 +244,8 @@ class StreamingRecognizer:
         if upto <= self._next_frame:
             return
         hop, n_fft = self._hop, self.extractor.n_fft
-        first = self._next_frame * hop - self.extractor.n_fft // 2 - self._buffer_start
-        windows = np.lib.stride_tricks.sliding_window_view(self._samples[first:], n_fft)[::hop][: upto - self._next_frame]
+        # the buffer starts at the next frame's first sample (see the trimming below)
+        windows = np.lib.stride_tricks.sliding_window_view(self._samples, n_fft)[::hop][: upto - self._next_frame]
         with torch.no_grad():
             features = self.extractor.log_spectrogram(torch.from_numpy(np.array(windows)))  # copy: the view is read-only
             features = self.extractor.normalize_global(features).numpy()

@@ -88,10 +88,11 @@ class ModelArguments:
     feature_normalization: str = field(
         default="utterance",
         metadata={"help": "utterance: each utterance's own feature statistics; global: per-bin statistics measured on "
-                  "training audio before training (needed to stream, see ko_asr.streaming)."},
+                  "training audio before training (needed to stream, see ko_asr.streaming). New models only."},
     )
     normalization_utterances: int = field(
-        default=1000, metadata={"help": "Training utterances the global feature statistics are measured on."}
+        default=1000, metadata={"help": "Training utterances (drawn with the run's seed) the global feature statistics "
+                                "are measured on."}
     )
     model_name_or_path: str | None = field(default=None, metadata={"help": "Start from a saved model instead of random init."})
     model_overrides: str = field(

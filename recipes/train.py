@@ -47,11 +47,17 @@ def build_tokenizer(data: DataArguments, train_texts: list[str]) -> DeepSpeech2C
     )
 
 
-def build_model(model_args: ModelArguments, data: DataArguments, train) -> tuple[DeepSpeech2ForCTC, DeepSpeech2Processor]:
+def build_model(model_args: ModelArguments, data: DataArguments, train, seed: int = 0) -> tuple[DeepSpeech2ForCTC, DeepSpeech2Processor]:
     """A saved model (with the SpecAugment flags given), or a preset with a fresh vocabulary from the training text;
-    the preset's config decides the feature extractor."""
+    the preset's config decides the feature extractor, and `feature_normalization: global` measures its statistics on
+    `normalization_utterances` training utterances drawn with `seed`."""
     overrides = model_args.config_overrides()
+    if model_args.feature_normalization not in ("utterance", "global"):
+        raise ValueError(f"feature_normalization must be 'utterance' or 'global', got {model_args.feature_normalization!r}")
     if model_args.model_name_or_path:
+        if model_args.feature_normalization == "global":
+            raise ValueError("feature_normalization applies to a new model; a saved model keeps its processor's "
+                             "normalization (model_name_or_path is set)")
         return (
             AutoModelForCTC.from_pretrained(model_args.model_name_or_path, **overrides),
             AutoProcessor.from_pretrained(model_args.model_name_or_path),
@@ -62,10 +68,8 @@ def build_model(model_args: ModelArguments, data: DataArguments, train) -> tuple
     )
     feature_extractor = DeepSpeech2FeatureExtractor.from_model_config(config)
     if model_args.feature_normalization == "global":
-        sample = train.select(range(min(model_args.normalization_utterances, len(train))))
+        sample = train.shuffle(seed=seed).select(range(min(model_args.normalization_utterances, len(train))))
         feature_extractor.fit_global_normalization(decode_audio(audio) for audio in column(sample, "audio"))
-    elif model_args.feature_normalization != "utterance":
-        raise ValueError(f"feature_normalization must be 'utterance' or 'global', got {model_args.feature_normalization!r}")
     return DeepSpeech2ForCTC(config), DeepSpeech2Processor(feature_extractor, tokenizer)
 
 
@@ -77,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
     accelerator = make_accelerator(loop)
     corpus = data.load(accelerator)
     train = data.limit_train(corpus[data.train_split])
-    model, processor = build_model(model_args, data, train)
+    model, processor = build_model(model_args, data, train, seed=loop.seed)
 
     params = sum(p.numel() for p in model.parameters())
     hours = sum(column(train, "duration")) / 3600

@@ -101,6 +101,7 @@ def test_onnx_recognizer_and_int8_graph_transcribe(memorized):
     fp32_logits = OnnxSpeechRecognizer(export_dir).logits([waveform])[0]
     int8_logits = int8.logits([waveform])[0]
     assert int8_logits.shape == fp32_logits.shape and not np.array_equal(int8_logits, fp32_logits)  # really quantized
+    assert (int8_logits.argmax(-1) == fp32_logits.argmax(-1)).mean() > 0.9  # and still the same model
     result = int8([{"raw": waveform, "sampling_rate": 16000}], return_timestamps="word")[0]
     assert isinstance(result["text"], str) and all(0 <= c["timestamp"][0] <= c["timestamp"][1] <= 1.6 for c in result["chunks"])
 
@@ -116,6 +117,7 @@ def test_torch_int8_quantization_decodes(memorized):
     with torch.no_grad():
         reference, logits = model(**inputs).logits, quantized(**inputs).logits
     assert logits.shape == reference.shape and not torch.equal(logits, reference)
+    assert (logits.argmax(-1) == reference.argmax(-1)).float().mean() > 0.9
     assert isinstance(processor.batch_decode(logits.argmax(-1))[0], str)
 
 

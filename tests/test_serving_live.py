@@ -52,19 +52,27 @@ def test_only_streamable_models_are_offered_live(service):
         service.start_live("memorized (deepspeech2)")
 
 
-def test_live_session_stops_at_the_length_limit(service):
+def test_live_session_stops_at_the_length_limit_and_the_next_stream_is_whole(service, examples):
     session = service.start_live("memorized-streaming (deepspeech2)")
     session.max_seconds = 0.5
     rng = np.random.default_rng(1)
     for _ in range(5):
         session.feed(16000, make_waveform(rng, 0.32))
     assert session.limited and session.recognizer.seconds <= 0.5 + 0.32
-    assert isinstance(session.finish(), str)
+    session.finish()
+    clip, text = examples[0]
+    waveform = read_audio_file(clip)
+    session.max_seconds = 30.0
+    browser = torchaudio.functional.resample(torch.from_numpy(waveform), 16000, 48000).numpy()
+    for start in range(0, browser.size, 15360):
+        session.feed(48000, browser[start:start + 15360])
+    alone = StreamingRecognizer(session.recognizer.processor, model=session.recognizer.engine.encoder.model)
+    alone.accept(torchaudio.functional.resample(torch.from_numpy(browser), 48000, 16000).numpy())
+    assert not session.limited and session.finish() == alone.finish() == text  # its tail was flushed
 
 
-def test_streaming_recognizer_refuses_a_changing_rate(service):
+def test_live_session_refuses_a_changing_rate(service):
     session = service.start_live("memorized-streaming (deepspeech2)")
     session.feed(48000, np.zeros(4800, dtype=np.int16))
     with pytest.raises(ValueError, match="changed from 48000 to 44100"):
         session.feed(44100, np.zeros(4410, dtype=np.int16))
-    assert isinstance(session.recognizer, StreamingRecognizer)

@@ -18,10 +18,10 @@ from ko_asr.streaming_encoder import DeepSpeech2StreamingGeometry
 RATE = 16000
 
 
-def random_streaming_model(rng, **overrides):
+def random_streaming_model(rng, units="syllable", extractor_options=None, **overrides):
     """A random-init unidirectional DeepSpeech2 with global feature statistics (its transcripts are noise)."""
-    tokenizer = DeepSpeech2CTCTokenizer.from_corpus(["가나다라 마바사"])
-    extractor = DeepSpeech2FeatureExtractor(feature_type="mel", feature_size=33)
+    tokenizer = DeepSpeech2CTCTokenizer.from_corpus(["가나다라 마바사 간단한 한국말"], units=units)
+    extractor = DeepSpeech2FeatureExtractor(feature_type="mel", feature_size=33, **(extractor_options or {}))
     extractor.fit_global_normalization([make_waveform(rng, 1.0), make_waveform(rng, 0.7)])
     torch.manual_seed(0)
     config = DeepSpeech2Config.from_preset(
@@ -69,6 +69,39 @@ def test_streaming_equals_offline_with_irregular_chunks(overrides):
     _, final = stream(recognizer, waveform, [0, 1, 159, 161, 1600, 4003, 37])  # empty and sub-hop chunks included
     assert np.abs(recognizer.last_logits - logits).max() < 1e-4
     assert final == text
+
+
+def test_other_stft_geometry_streams_exactly():
+    """A window shorter than two hops (n_fft 256, hop 160): frames become computable sooner than offline counts them."""
+    rng = np.random.default_rng(6)
+    model, processor = random_streaming_model(rng, extractor_options={"n_fft": 256, "win_length": 256})
+    for seconds in (0.50875, 1.3):  # 8,140 samples: offline has 50 frames where the window rule would allow 51
+        waveform = make_waveform(rng, seconds)
+        text, logits = offline(model, processor, waveform)
+        recognizer = StreamingRecognizer(processor, model=model)
+        _, final = stream(recognizer, waveform, [1000, 2500])
+        assert recognizer.last_logits.shape == logits.shape
+        assert np.abs(recognizer.last_logits - logits).max() < 1e-4 and final == text
+
+
+def test_jamo_partials_are_never_revised():
+    """Jamo tokens build a syllable over several frames ('ㄱ' -> '가' -> '간'): partials hold it back until it is done."""
+    rng = np.random.default_rng(7)
+    model, processor = random_streaming_model(rng, units="jamo", lookahead_context=1)
+    revised = 0
+    for _ in range(6):
+        waveform = make_waveform(rng, 2.0)
+        recognizer = StreamingRecognizer(processor, model=model)
+        partials, final = stream(recognizer, waveform, [800])  # 50 ms: a few frames per call
+        shown = [p for p in partials if p]
+        assert shown, "the random model emits something"
+        for earlier, later in zip(shown, shown[1:] + [final]):
+            assert later.startswith(earlier), (earlier, later)
+        # without the hold-back, the raw transcripts do change their last syllable
+        raw = [processor.tokenizer.decode(recognizer.last_logits[:n].argmax(-1).tolist())
+               for n in range(1, len(recognizer.last_logits) + 1)]
+        revised += sum(not b.startswith(a) for a, b in zip(raw, raw[1:]))
+    assert revised > 0
 
 
 def test_trained_model_streams_its_transcript_and_never_revises(tmp_path):
@@ -122,10 +155,19 @@ def test_per_utterance_normalization_is_refused():
         StreamingRecognizer(processor, model=model)
 
 
-def test_accept_rejects_multichannel_audio():
+def test_bad_input_and_arguments_are_refused():
     model, processor = random_streaming_model(np.random.default_rng(5))
+    recognizer = StreamingRecognizer(processor, model=model)
     with pytest.raises(ValueError, match="mono"):
-        StreamingRecognizer(processor, model=model).accept(np.zeros((2, 1600), dtype=np.float32))
+        recognizer.accept(np.zeros((2, 1600), dtype=np.float32))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        recognizer.accept(np.full(1600, np.nan, dtype=np.float32))
+    with pytest.raises(ValueError, match="onnx_path needs the exported model's config"):
+        StreamingRecognizer(processor, onnx_path="model_streaming.onnx")
+    with pytest.raises(ValueError, match="either a PyTorch model or an onnx_path"):
+        StreamingRecognizer(processor)
+    with pytest.raises(ValueError, match="waveform 0 has shape"):
+        DeepSpeech2FeatureExtractor().fit_global_normalization([np.zeros((2, 1600), dtype=np.float32)])
 
 
 def test_geometry_of_the_streaming_preset():

@@ -110,5 +110,5 @@ class LiveSession:
         if self.resampler is not None and not self.limited:
             self.recognizer.accept(self.resampler.flush())
         self.text = self.recognizer.finish()
-        self.resampler = None
+        self.resampler, self.limited = None, False
         return self.text

@@ -161,15 +161,18 @@ class DeepSpeech2FeatureExtractor(SequenceFeatureExtractor):
             `self`, for chaining.
 
         Raises:
-            ValueError: when `waveforms` yields no audio.
+            ValueError: when `waveforms` yields no audio, or a waveform that is not mono `(samples,)`.
         """
         from tqdm.auto import tqdm
 
         total = torch.zeros(self.feature_size, dtype=torch.float64)
         total_sq = torch.zeros(self.feature_size, dtype=torch.float64)
         count = 0
-        for waveform in tqdm(waveforms, desc="global feature statistics", unit="utt", leave=False):
-            samples = torch.as_tensor(np.asarray(waveform, dtype=np.float32)).reshape(1, -1)
+        for index, waveform in enumerate(tqdm(waveforms, desc="global feature statistics", unit="utt", leave=False)):
+            waveform = np.asarray(waveform, dtype=np.float32)
+            if waveform.ndim != 1:
+                raise ValueError(f"waveform {index} has shape {waveform.shape}; fit_global_normalization takes mono audio")
+            samples = torch.from_numpy(waveform)[None]
             if samples.numel() == 0:
                 continue
             features = self.log_spectrogram(self.frame_segments(samples, int(self.num_frames(samples.shape[1]))))[0]
@@ -184,7 +187,6 @@ class DeepSpeech2FeatureExtractor(SequenceFeatureExtractor):
         std = (total_sq / count - mean.square()).clamp_min(0.0).add(1e-5).sqrt()
         self.normalization, self.do_normalize = "global", True
         self.global_mean, self.global_std = mean.tolist(), std.tolist()
-        self._cache = None
         return self
 
     def _analysis_tensors(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
