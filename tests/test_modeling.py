@@ -1,5 +1,7 @@
 """DeepSpeech2 model tests on tiny random-init configs, in the transformers ModelTester spirit."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -93,18 +95,21 @@ def test_padding_costs_no_rnn_compute(variant):
 
 
 def test_training_batchnorm_statistics_ignore_padding():
-    """Sequence-wise BatchNorm in training mode normalizes with real frames only."""
+    """Every BatchNorm in training mode (the convolutional front end's and the RNNs') normalizes with real frames
+    only: extra padding changes neither the outputs nor the running statistics."""
     torch.manual_seed(0)
     model = DeepSpeech2ForCTC(tiny(conv_channels=(2, 2))).train()
+    twin = copy.deepcopy(model)
     features, mask = padded_batch([30, 30])
     padded_features = torch.cat([features, torch.zeros(2, 20, 33)], dim=1)
     padded_mask = torch.cat([mask, torch.zeros(2, 20, dtype=torch.long)], dim=1)
-    model.deepspeech2.conv_layers.eval()  # conv BatchNorm2d sees padding in training; isolate the RNN norms
     torch.testing.assert_close(
         model(padded_features, attention_mask=padded_mask).logits[:, :15],
-        model(features, attention_mask=mask).logits,
+        twin(features, attention_mask=mask).logits,
         atol=1e-4, rtol=0,
     )
+    for name, buffer in model.named_buffers():
+        torch.testing.assert_close(buffer, dict(twin.named_buffers())[name], atol=1e-5, rtol=0, msg=name)
 
 
 def test_tiny_model_overfits_one_batch():

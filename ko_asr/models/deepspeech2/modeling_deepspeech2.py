@@ -69,9 +69,23 @@ def _masked_batch_norm(norm: nn.BatchNorm1d, hidden: torch.Tensor, mask: torch.T
     return out
 
 
+def _masked_batch_norm_2d(norm: nn.BatchNorm2d, hidden: torch.Tensor, time_mask: torch.Tensor) -> torch.Tensor:
+    """BatchNorm2d over `(batch, channels, bins, frames)` whose training statistics (and running averages) come from
+    the real frames only, so an utterance's output does not depend on what it is batched with; padded frames come out
+    0. In eval mode BatchNorm is a per-position affine map and runs as is."""
+    if not norm.training or bool(time_mask.all()):
+        return norm(hidden)
+    frames = hidden.permute(0, 3, 1, 2)  # (batch, frames, channels, bins)
+    out = torch.zeros_like(frames)
+    # real frames as a batch of (channels, bins, 1) images: per-channel statistics over real frames x bins
+    out[time_mask] = norm(frames[time_mask].unsqueeze(-1)).squeeze(-1).to(hidden.dtype)
+    return out.permute(0, 2, 3, 1)
+
+
 class DeepSpeech2ConvLayer(nn.Module):
-    """Conv2d over (frequency, time) -> BatchNorm2d -> clipped ReLU; padded frames are zeroed after each layer so
-    the next convolution sees exactly the zeros it would see at the end of an unpadded utterance."""
+    """Conv2d over (frequency, time) -> BatchNorm2d (statistics of real frames) -> clipped ReLU; padded frames are
+    zeroed after each layer so the next convolution sees exactly the zeros it would see at the end of an unpadded
+    utterance."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int], stride: tuple[int, int]):
         super().__init__()
@@ -84,7 +98,7 @@ class DeepSpeech2ConvLayer(nn.Module):
         self.norm = nn.BatchNorm2d(out_channels)
 
     def forward(self, hidden: torch.Tensor, time_mask: torch.Tensor) -> torch.Tensor:
-        hidden = F.hardtanh(self.norm(self.conv(hidden)), 0.0, _CLIP_MAX)
+        hidden = F.hardtanh(_masked_batch_norm_2d(self.norm, self.conv(hidden), time_mask), 0.0, _CLIP_MAX)
         return hidden * time_mask[:, None, None, :].to(hidden.dtype)
 
 
