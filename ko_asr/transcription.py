@@ -102,14 +102,48 @@ class BatchTranscriber:
 
 
 def utterance_logits(output) -> list[np.ndarray]:
-    """A CTC `generate` output's logits as one float32 `(frames, vocab)` array per utterance, padded frames cut."""
+    """A CTC pass's logits as one float32 `(frames, vocab)` array per utterance, padded frames cut (`output` has
+    `logits` and `output_mask`, as [`ctc_pass`] and DeepSpeech2's `generate` return)."""
     logits = output.logits.float().cpu().numpy()
     return [utterance[:length] for utterance, length in zip(logits, output.output_mask.sum(-1).tolist())]
 
 
 @dataclass
+class CTCPass:
+    """One forward pass of a CTC model: `logits` `(batch, frames, vocab)`, `output_mask` `(batch, frames)` (True on
+    frames computed from real input), greedy `sequences` with the blank on padded frames, and the `loss` when labels
+    were given."""
+
+    logits: torch.Tensor
+    output_mask: torch.Tensor
+    sequences: torch.Tensor
+    loss: torch.Tensor | None = None
+
+
+@torch.no_grad()
+def ctc_pass(model, inputs: dict[str, torch.Tensor]) -> CTCPass:
+    """Run any transformers CTC model on `inputs` (with `labels` for the loss): DeepSpeech2 through its `generate`,
+    which returns the output mask; other families (FastConformer/Parakeet, the wav2vec2 family) through `forward`,
+    their output lengths from the model's own length arithmetic."""
+    if getattr(model.config, "model_type", None) == "deepspeech2":
+        output = model.generate(**inputs, return_dict_in_generate=True)
+        return CTCPass(output.logits, output.output_mask, output.sequences, output.loss)
+    output = model(**inputs)
+    logits, attention_mask = output.logits, inputs.get("attention_mask")
+    if attention_mask is None:
+        mask = torch.ones(logits.shape[:2], dtype=torch.bool, device=logits.device)
+    elif hasattr(model, "_get_output_attention_mask"):  # Parakeet: from the feature frames' mask
+        mask = model._get_output_attention_mask(attention_mask, target_length=logits.shape[1]).bool()
+    else:  # wav2vec2 family: from the raw samples' mask
+        lengths = model._get_feat_extract_output_lengths(attention_mask.sum(-1))
+        mask = torch.arange(logits.shape[1], device=logits.device)[None, :] < lengths[:, None]
+    sequences = logits.argmax(-1).masked_fill(~mask, model.config.pad_token_id)
+    return CTCPass(logits, mask, sequences, getattr(output, "loss", None))
+
+
+@dataclass
 class CTCTranscriber(BatchTranscriber):
-    """CTC models: `model.generate(**inputs)` gives greedy ids with padding as the blank (and the loss of the same
+    """CTC models (DeepSpeech2, FastConformer, the wav2vec2 family): [`ctc_pass`] gives greedy ids with padding as the blank (and the loss of the same
     pass), `processor.batch_decode` the texts; with a [`DeepSpeech2ProcessorWithLM`] the same pass's logits go
     through its LM beam search instead.
 
@@ -139,21 +173,18 @@ class CTCTranscriber(BatchTranscriber):
             kwargs.update(chunk_length_s=options.chunk_length_s, stride_length_s=options.stride_length_s)
         return kwargs
 
-    @torch.no_grad()
     def transcribe(self, model, inputs: dict[str, torch.Tensor]) -> BatchTranscription:
-        output = model.generate(**inputs, return_dict_in_generate=True, **self.generate_kwargs)
-        loss = output.loss.item() if getattr(output, "loss", None) is not None else None
+        output = ctc_pass(model, {**inputs, **self.generate_kwargs})
+        loss = output.loss.item() if output.loss is not None else None
         if self.beam_search is None:
             return BatchTranscription(self.decode(output.sequences), loss)
         texts = self.processor.batch_decode(utterance_logits(output), num_processes=self.num_processes).text
         return BatchTranscription(texts, loss)
 
-    @torch.no_grad()
     def logits(self, model, inputs: dict[str, torch.Tensor]) -> list[np.ndarray]:
         """Each utterance's logits `(frames, vocab)` from `inputs` without labels, padding trimmed (what the beam
         search decodes; for tuning and benchmarks that decode the same logits many times)."""
-        inputs = {k: v for k, v in inputs.items() if k != "labels"}
-        return utterance_logits(model.generate(**inputs, return_dict_in_generate=True))
+        return utterance_logits(ctc_pass(model, {k: v for k, v in inputs.items() if k != "labels"}))
 
 
 @dataclass
@@ -219,8 +250,10 @@ __all__ = [
     "BatchTranscriber",
     "LongFormOptions",
     "BatchTranscription",
+    "CTCPass",
     "CTCTranscriber",
     "Seq2SeqTranscriber",
     "SpeechBatch",
+    "ctc_pass",
     "transcriber_for",
 ]

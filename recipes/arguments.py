@@ -78,13 +78,24 @@ SPEC_AUGMENT_FIELDS = ("mask_time_prob", "mask_time_length", "mask_feature_prob"
 
 @dataclass
 class ModelArguments:
-    """The DeepSpeech2 architecture and SpecAugment.
+    """The model family and its size, and SpecAugment.
 
     SpecAugment options default to `None`, which means the model config's value (the preset's, or the saved
     model's): the config is their one source of truth, and a flag only changes what it names.
     """
 
-    preset: str = field(default="demo", metadata={"help": "DeepSpeech2Config preset: tiny, demo, streaming, base or paper."})
+    architecture: str = field(
+        default="deepspeech2",
+        metadata={"help": "deepspeech2 (from scratch, `preset`), fastconformer (FastConformer-CTC from scratch through "
+                  "transformers' ParakeetForCTC, `preset` of ko_asr.ctc_families.FASTCONFORMER_PRESETS) or wav2vec2 "
+                  "(fine-tune the pretrained wav2vec2/XLS-R/MMS/HuBERT/Wav2Vec2-Conformer checkpoint in "
+                  "model_name_or_path with a fresh CTC head for the Korean vocabulary)."},
+    )
+    preset: str = field(default="demo", metadata={"help": "Size preset: DeepSpeech2Config's tiny, demo, streaming, base or "
+                                                  "paper; FastConformer's tiny or demo."})
+    freeze_feature_encoder: bool = field(
+        default=True, metadata={"help": "wav2vec2: keep the pretrained convolutional feature encoder fixed."}
+    )
     feature_normalization: str = field(
         default="utterance",
         metadata={"help": "utterance: each utterance's own feature statistics; global: per-bin statistics measured on "
@@ -94,11 +105,15 @@ class ModelArguments:
         default=1000, metadata={"help": "Training utterances (drawn with the run's seed) the global feature statistics "
                                 "are measured on."}
     )
-    model_name_or_path: str | None = field(default=None, metadata={"help": "Start from a saved model instead of random init."})
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "deepspeech2/fastconformer: continue from a saved ko_asr model instead of random "
+                                "init; wav2vec2: the pretrained checkpoint (Hub id or path) to fine-tune."}
+    )
     model_overrides: str = field(
         default="{}",
-        metadata={"help": "JSON dict of DeepSpeech2Config fields overriding the preset (or the saved model's config with "
-                  "model_name_or_path: fields that change weight shapes then fail to load)."},
+        metadata={"help": "JSON dict of config fields overriding the preset (DeepSpeech2Config; ParakeetEncoderConfig "
+                  "for fastconformer; dropouts/layerdrop for wav2vec2), or the saved model's config with "
+                  "model_name_or_path: fields that change weight shapes then fail to load."},
     )
     mask_time_prob: float | None = field(default=None, metadata={"help": "SpecAugment: fraction of frames masked in time (config: 0)."})
     mask_time_length: int | None = field(default=None, metadata={"help": "SpecAugment: frames per time mask (config: 10)."})

@@ -129,7 +129,8 @@ def test_two_process_ddp_sees_every_sample_once_per_epoch(corpus, tmp_path):
     assert sorted(epoch0[0] + epoch0[1]) == sorted(train_ids)  # each utterance exactly once across the 2 processes
 
 
-@pytest.mark.parametrize("name", ["ds2_demo", "ds2_demo_clean", "ds2_kspon", "ds2_kspon_paper", "ds2_tiny_test"])
+@pytest.mark.parametrize("name", ["ds2_demo", "ds2_demo_clean", "ds2_kspon", "ds2_kspon_paper", "ds2_tiny_test",
+                                  "ds2_streaming", "fastconformer_demo", "xlsr_kspon"])
 def test_every_shipped_config_parses(name):
     sys.path.insert(0, str(REPO / "recipes"))
     from arguments import AugmentationConfig, DataArguments, ModelArguments, TrainingLoopConfig, parse_config
@@ -150,8 +151,14 @@ def test_every_shipped_config_parses(name):
         expected = type(got)(value) if isinstance(value, str) and isinstance(got, (int, float)) else value
         assert (list(got) if isinstance(got, tuple) else got) == expected, (key, got, value)
     from ko_asr import DeepSpeech2Config
+    from ko_asr.ctc_families import FASTCONFORMER_PRESETS
 
-    DeepSpeech2Config.from_preset(model.preset)
+    if model.architecture == "deepspeech2":
+        DeepSpeech2Config.from_preset(model.preset)
+    elif model.architecture == "fastconformer":
+        assert model.preset in FASTCONFORMER_PRESETS
+    else:
+        assert model.architecture == "wav2vec2" and model.model_name_or_path
     if name == "ds2_demo":  # the robust default: a time budget and the augmentation chain, SpecAugment on
         assert loop.max_train_minutes and loop.max_train_minutes <= 12  # + synthesis and evaluation < 15 min
         assert augment.active and augment.noise_prob > 0 and augment.reverb_prob > 0 and augment.noise_only_prob > 0

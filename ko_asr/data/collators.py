@@ -59,7 +59,8 @@ class SpeechBatch:
 
 
 def _collate(
-    processor, examples: list[dict[str, Any]], augment: WaveformAugmenter | None, tokenize: Callable[[str], list[int]]
+    processor, examples: list[dict[str, Any]], augment: WaveformAugmenter | None, tokenize: Callable[[str], list[int]],
+    **feature_kwargs: Any,
 ) -> SpeechBatch:
     """What both collators share: (augmented) waveforms -> features and padded labels, plus the metadata.
 
@@ -70,7 +71,7 @@ def _collate(
     if augment is not None and augment.active:
         waveforms, keeps = augment.augment_batch(waveforms, ids)
         texts = [text if kept else "" for text, kept in zip(texts, keeps)]
-    inputs = dict(processor.feature_extractor(waveforms, sampling_rate=SAMPLING_RATE, return_tensors="pt"))
+    inputs = dict(processor.feature_extractor(waveforms, sampling_rate=SAMPLING_RATE, return_tensors="pt", **feature_kwargs))
     inputs["labels"] = _pad_labels([tokenize(text) for text in texts])
     return SpeechBatch(inputs=inputs, ids=ids, texts=texts, durations=[w.size / SAMPLING_RATE for w in waveforms])
 
@@ -92,7 +93,9 @@ class CTCCollator:
     augment: WaveformAugmenter | None = None
 
     def __call__(self, examples: list[dict[str, Any]]) -> SpeechBatch:
-        return _collate(self.processor, examples, self.augment, lambda text: self.processor.tokenizer(text).input_ids)
+        # padding=True: raw-waveform extractors (wav2vec2 family) pad only when asked; DeepSpeech2's always does
+        return _collate(self.processor, examples, self.augment, lambda text: self.processor.tokenizer(text).input_ids,
+                        padding=True)
 
 
 @dataclass

@@ -86,6 +86,10 @@ def _usage(model_ref: str, model_type: str | None) -> list[str]:
     if model_type == "whisper":
         loading = ("Whisper loads with `transformers` alone; `ko_asr` (`pip install ko-asr`, or `pip install -e .` in "
                    "a clone of its repository) adds the transcript policy saved with the tokenizer and the metrics.")
+    elif model_type != "deepspeech2":  # FastConformer (Parakeet) or the wav2vec2 family with ko_asr's tokenizer
+        loading = ("The model is a `transformers` class; its Hangul CTC tokenizer and feature extractor are ko_asr's: "
+                   "install `ko_asr` (`pip install ko-asr`, or `pip install -e .` in a clone of its repository) and "
+                   "`import ko_asr` before loading.")
     else:
         loading = ("DeepSpeech2 is not part of `transformers`: install `ko_asr` (`pip install ko-asr`, or `pip install "
                    "-e .` in a clone of its repository) and `import ko_asr` before loading, or load the model with "

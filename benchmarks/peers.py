@@ -1,0 +1,322 @@
+"""ko_asr against a peer, measured in one run on one machine with the same thread count: openspeech's DeepSpeech2 and
+its KsponSpeech transcript preprocessing (`openspeech-core` from PyPI, the kospeech lineage).
+
+The peer lives in its own environment, `build/peers-venv`: a venv created on first use with `pip install
+openspeech-core==0.4.0` and its declared dependencies from PyPI. It shares this environment's packages through a
+`.pth` file, so torch is the same build for both sides. openspeech-core 0.4.0 cannot be imported as a package on
+today's stack (`openspeech/utils.py` imports `LightningLoggerBase`, removed in pytorch-lightning 2, and downloads a
+librosa example at import time), so this script loads the two things it measures from the installed files without
+running the package's `__init__`: `openspeech.encoders.deepspeech2.DeepSpeech2` (with `openspeech.utils` reduced to
+the one helper the model code imports, `get_class_name`) and
+`openspeech.datasets.ksponspeech.preprocess.preprocess.sentence_filter`. The peer's code runs unchanged.
+
+1. **Training throughput** (audio-seconds per wall-second, median over `--batches` steps after `--warmup`): the same
+   architecture on both sides (two 2-D convolutions 32 ch (41x11)/(21x11), strides (2,2)/(2,1), over 161
+   linear-spectrogram bins; 3 BiGRU layers of 256; `--vocab` outputs; CTC; Adam; hardtanh), on utterance lengths drawn
+   from a KsponSpeech-like duration mix (log-normal, median 3 s, clipped to 0.5-15 s; ~4.5 labels per second):
+   - identical random batches (the same utterances, `--batch_seconds` of audio each, in random order),
+   - identical batches from ko_asr's duration-bucketed sampler (`DurationBucketBatchSampler`),
+   - each with its own batching: the peer's `RandomSampler` (random utterances, `--peer_batch_size` at a time) vs
+     ko_asr's bucketed batches.
+   One architectural difference is the peer's: its BiGRU concatenates the two directions (512 features into the next
+   layer) where DS2 and ko_asr sum them (256), so the peer has more parameters; both counts are printed.
+2. **Transcript normalization**: the peer's `sentence_filter` and ko_asr's `TranscriptPolicy.normalize` on the same raw
+   lines (the worked examples of docs/ksponspeech_format.md plus `benchmarks/text.py`'s generated lines): lines per
+   second, and the lines where they differ, with what docs/ksponspeech_format.md says is right.
+
+Run: `.venv/bin/python benchmarks/peers.py [--threads 2] [--batches 8]` (the first run creates build/peers-venv; the
+script re-executes itself there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PEER_VENV = REPO / "build" / "peers-venv"
+PEER_PACKAGE = "openspeech-core==0.4.0"
+
+
+# ----- the peer's environment ----------------------------------------------------------------------------------------
+def ensure_peer_environment() -> Path:
+    """Create build/peers-venv with the peer from PyPI (once); returns its python."""
+    python = PEER_VENV / "bin" / "python"
+    if (PEER_VENV / ".installed").is_file():
+        return python
+    base = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    subprocess.run([str(base), "-m", "venv", str(PEER_VENV)], check=True)
+    here = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()][0]
+    peer_site = subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"],
+                               check=True, capture_output=True, text=True).stdout.strip()
+    # this environment's packages (torch, ko_asr's dependencies) and the repository, visible to the peer's venv
+    Path(peer_site, "ko_asr_shared.pth").write_text(f"{here}\n{REPO}\n")
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", PEER_PACKAGE, "librosa"], check=True)
+    (PEER_VENV / ".installed").write_text(PEER_PACKAGE + "\n")
+    return python
+
+
+def load_peer():
+    """`(DeepSpeech2 encoder class, sentence_filter)` from the installed openspeech-core, without its `__init__`."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("openspeech")
+    root = Path(spec.submodule_search_locations[0])
+    package = types.ModuleType("openspeech")
+    package.__path__ = [str(root)]
+    sys.modules["openspeech"] = package
+    utils = types.ModuleType("openspeech.utils")
+    utils.get_class_name = lambda obj: obj.__class__.__name__  # the whole of openspeech.utils.get_class_name
+    sys.modules["openspeech.utils"] = utils
+    for name in ("encoders", "datasets", "datasets.ksponspeech", "datasets.ksponspeech.preprocess"):
+        module = types.ModuleType(f"openspeech.{name}")  # bare packages: their __init__ imports the whole library
+        module.__path__ = [str(root.joinpath(*name.split(".")))]
+        sys.modules[f"openspeech.{name}"] = module
+    from openspeech.datasets.ksponspeech.preprocess.preprocess import sentence_filter
+    from openspeech.encoders.deepspeech2 import DeepSpeech2
+
+    return DeepSpeech2, sentence_filter
+
+
+# ----- training throughput -------------------------------------------------------------------------------------------
+def kspon_like_durations(count: int, seed: int = 0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return np.clip(rng.lognormal(mean=np.log(3.0), sigma=0.6, size=count), 0.5, 15.0)
+
+
+def random_batches(durations, batch_seconds: float, seed: int = 0) -> list[list[int]]:
+    """Random order, cut greedily so each batch's padded length (longest x count) stays under `batch_seconds`."""
+    import numpy as np
+
+    order = np.random.default_rng(seed).permutation(len(durations))
+    batches, current = [], []
+    for index in order:
+        if current and max(durations[i] for i in [*current, index]) * (len(current) + 1) > batch_seconds:
+            batches.append(current)
+            current = []
+        current.append(int(index))
+    return batches + ([current] if current else [])
+
+
+def peer_own_batches(count: int, batch_size: int, seed: int = 0) -> list[list[int]]:
+    """openspeech's `RandomSampler` (openspeech/data/sampler.py): consecutive ids in fixed-size bins, bins shuffled;
+    over a shuffled corpus, that is random utterances, `batch_size` at a time, whatever their lengths."""
+    import numpy as np
+
+    ids = np.random.default_rng(seed).permutation(count).tolist()
+    bins = [ids[i:i + batch_size] for i in range(0, count, batch_size)]
+    np.random.default_rng(seed + 1).shuffle(bins)
+    return bins
+
+
+def bucketed_batches(durations, batch_seconds: float, seed: int = 0) -> list[list[int]]:
+    from ko_asr.data.batching import DurationBucketBatchSampler
+
+    sampler = DurationBucketBatchSampler(durations, batch_seconds, shuffle=True, sortagrad=False, seed=seed)
+    return sampler.epoch_batches(0)
+
+
+def make_batch(durations, indices, vocab: int, seed: int):
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    # longest first, as the peer's collate function orders a batch (its packed RNNs require it); same for both sides
+    indices = sorted(indices, key=lambda i: -durations[i])
+    frames = [int(durations[i] * 100) for i in indices]
+    features = torch.zeros(len(indices), max(frames), 161)
+    for row, length in enumerate(frames):
+        features[row, :length] = torch.randn(length, 161, generator=generator)
+    label_lengths = [max(1, int(durations[i] * 4.5)) for i in indices]
+    labels = torch.full((len(indices), max(label_lengths)), -100, dtype=torch.long)
+    for row, length in enumerate(label_lengths):
+        labels[row, :length] = torch.randint(1, vocab, (length,), generator=generator)
+    return features, torch.tensor(frames), labels, float(sum(durations[i] for i in indices))
+
+
+class KoAsrStep:
+    name = "ko_asr DeepSpeech2ForCTC"
+
+    def __init__(self, vocab: int):
+        import torch
+
+        from ko_asr import DeepSpeech2Config, DeepSpeech2ForCTC
+
+        config = DeepSpeech2Config(num_hidden_layers=3, hidden_size=256, vocab_size=vocab, rnn_norm="batch")
+        self.model = DeepSpeech2ForCTC(config).train()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-4)
+
+    def __call__(self, features, lengths, labels):
+        import torch
+
+        mask = (torch.arange(features.shape[1])[None, :] < lengths[:, None]).long()
+        loss = self.model(features, attention_mask=mask, labels=labels).loss
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+
+class PeerStep:
+    name = "openspeech DeepSpeech2"
+
+    def __init__(self, vocab: int, encoder_class):
+        import torch
+
+        self.model = encoder_class(input_dim=161, num_classes=vocab, rnn_type="gru", num_rnn_layers=3,
+                                   rnn_hidden_dim=256, dropout_p=0.0, bidirectional=True, activation="hardtanh").train()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-4)
+
+    def __call__(self, features, lengths, labels):
+        import torch.nn.functional as F
+
+        log_probs, output_lengths = self.model(features, lengths)  # the peer's encoder returns log-probabilities
+        targets_mask = labels >= 0
+        loss = F.ctc_loss(log_probs.transpose(0, 1), labels[targets_mask], output_lengths.long(),
+                          targets_mask.sum(-1), blank=0, zero_infinity=True)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+
+def throughput(step, durations, batches, vocab: int, warmup: int, measured: int) -> float:
+    """Median audio-seconds per wall-second over `measured` batches after `warmup` ones."""
+    rates = []
+    for number, indices in enumerate(batches[: warmup + measured]):
+        features, lengths, labels, seconds = make_batch(durations, indices, vocab, seed=number)
+        began = time.perf_counter()
+        step(features, lengths, labels)
+        if number >= warmup:
+            rates.append(seconds / (time.perf_counter() - began))
+    return statistics.median(rates)
+
+
+# ----- transcript normalization --------------------------------------------------------------------------------------
+def format_examples() -> list[tuple[str, str, str]]:
+    """`(raw, spelling, phonetic)` rows of docs/ksponspeech_format.md's table ("same" resolved)."""
+    rows = []
+    for line in (REPO / "docs" / "ksponspeech_format.md").read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`") and cells[0].endswith("`"):
+            raw, spelling = cells[0][1:-1], cells[1].strip("`")
+            phonetic = spelling if cells[2] == "same" else cells[2].strip("`")
+            rows.append((raw, spelling, phonetic))
+    return rows
+
+
+def compare_normalizers(sentence_filter, lines: int) -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from text import generate_lines
+
+    from ko_asr.text import MalformedTranscriptError
+    from ko_asr.text.policy import TranscriptPolicy
+
+    examples = format_examples()
+    generated = generate_lines(lines, seed=0)
+    raw_lines = [raw for raw, _, _ in examples] + generated
+    print(f"\n## Transcript normalization: {len(examples)} FORMAT examples + {len(generated):,} generated lines")
+    print("| normalizer | policy | lines/s | ratio (ko_asr / peer) |")
+    print("|---|---|---:|---:|")
+    for policy in ("spelling", "phonetic"):
+        ours = TranscriptPolicy(policy=policy)
+
+        def run_ours(ours=ours):
+            for raw in raw_lines:
+                with contextlib.suppress(MalformedTranscriptError):  # refused lines cost their time too
+                    ours.normalize(raw)
+
+        def run_peer(policy=policy):
+            for raw in raw_lines:
+                sentence_filter(raw, policy, "퍼센트")
+
+        rates = {}
+        for name, run in (("peer", run_peer), ("ko_asr", run_ours)):
+            began = time.perf_counter()
+            run()
+            rates[name] = len(raw_lines) / (time.perf_counter() - began)
+        print(f"| openspeech `sentence_filter` | {policy} | {rates['peer']:,.0f} | |")
+        print(f"| ko_asr `TranscriptPolicy.normalize` | {policy} | {rates['ko_asr']:,.0f} | "
+              f"{rates['ko_asr'] / rates['peer']:.2f}x |")
+
+    print("\nFORMAT examples where the two differ (docs/ksponspeech_format.md gives the right output):")
+    print("| raw | policy | FORMAT.md (right) | ko_asr | openspeech |")
+    print("|---|---|---|---|---|")
+    differ = agree_ours = agree_peer = 0
+    for raw, spelling, phonetic in examples:
+        for policy, right in (("spelling", spelling), ("phonetic", phonetic)):
+            try:
+                ours = TranscriptPolicy(policy=policy).normalize(raw)
+            except MalformedTranscriptError as error:
+                ours = f"refused: {error}"
+            theirs = sentence_filter(raw, policy, "퍼센트")
+            agree_ours += ours == right
+            agree_peer += theirs == right
+            if ours != theirs:
+                differ += 1
+                print(f"| `{raw}` | {policy} | `{right}` | `{ours}` | `{theirs}` |")
+    total = 2 * len(examples)
+    print(f"\n{differ} of {total} (example, policy) pairs differ; matching FORMAT.md: ko_asr {agree_ours}/{total}, "
+          f"openspeech {agree_peer}/{total}")
+    mismatched = 0
+    for raw in generated:
+        try:
+            ours = TranscriptPolicy(policy="spelling").normalize(raw)
+        except MalformedTranscriptError:
+            ours = None
+        mismatched += ours != sentence_filter(raw, "spelling", "퍼센트")
+    print(f"generated lines where the outputs differ (spelling): {mismatched:,} of {len(generated):,}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batches", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--batch_seconds", type=float, default=60.0)
+    parser.add_argument("--vocab", type=int, default=2000)
+    parser.add_argument("--peer_batch_size", type=int, default=16)
+    parser.add_argument("--lines", type=int, default=20000)
+    args = parser.parse_args()
+    if Path(sys.prefix).resolve() != PEER_VENV.resolve():  # run inside the peer's environment
+        python = ensure_peer_environment()
+        os.execv(str(python), [str(python), __file__, *sys.argv[1:]])
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    encoder_class, sentence_filter = load_peer()
+    durations = kspon_like_durations(4000)
+    random_order = random_batches(durations, args.batch_seconds)
+    bucketed = bucketed_batches(durations, args.batch_seconds)
+    steps = [PeerStep(args.vocab, encoder_class), KoAsrStep(args.vocab)]
+    params = {s.name: sum(p.numel() for p in s.model.parameters()) / 1e6 for s in steps}
+    print(f"# ko_asr vs {PEER_PACKAGE}: {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    print(f"DeepSpeech2, conv 2x32 over 161 bins + 3 BiGRU-256, vocab {args.vocab}: "
+          + ", ".join(f"{name} {count:.1f} M parameters" for name, count in params.items()))
+    print(f"batches of <= {args.batch_seconds:.0f} s padded audio from a KsponSpeech-like duration mix; median of "
+          f"{args.batches} steps after {args.warmup} warm-up steps; audio-seconds per wall-second")
+    print("| batches | openspeech | ko_asr | ko_asr / openspeech |")
+    print("|---|---:|---:|---:|")
+    results = {}
+    for label, batches in (("identical, random order", random_order), ("identical, ko_asr bucketed", bucketed)):
+        peer, ours = (throughput(step, durations, batches, args.vocab, args.warmup, args.batches) for step in steps)
+        results[label] = (peer, ours)
+        print(f"| {label} | {peer:.1f} | {ours:.1f} | {ours / peer:.2f}x |")
+    peer_own = throughput(steps[0], durations, peer_own_batches(len(durations), args.peer_batch_size), args.vocab,
+                          args.warmup, args.batches)
+    ours_own = results["identical, ko_asr bucketed"][1]
+    print(f"| each its own (openspeech RandomSampler, {args.peer_batch_size}/batch; ko_asr bucketed) | {peer_own:.1f} | "
+          f"{ours_own:.1f} | {ours_own / peer_own:.2f}x |")
+    compare_normalizers(sentence_filter, args.lines)
+
+
+if __name__ == "__main__":
+    main()
