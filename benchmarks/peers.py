@@ -16,15 +16,18 @@ the one helper the model code imports, `get_class_name`) and
    from a KsponSpeech-like duration mix (log-normal, median 3 s, clipped to 0.5-15 s; ~4.5 labels per second):
    - identical random batches (the same utterances, `--batch_seconds` of audio each, in random order),
    - identical batches from ko_asr's duration-bucketed sampler (`DurationBucketBatchSampler`),
-   - each with its own batching: the peer's `RandomSampler` (random utterances, `--peer_batch_size` at a time) vs
-     ko_asr's bucketed batches.
+   - each with its own batching: the peer's `RandomSampler` (its default) and `SmartBatchingSampler` (length-sorted
+     bins), `--peer_batch_size` (its default 32) utterances at a time, vs ko_asr's bucketed batches.
+   The two models take turns on every batch. `--profile` adds a `torch.profiler` table of ko_asr's step.
    One architectural difference is the peer's: its BiGRU concatenates the two directions (512 features into the next
    layer) where DS2 and ko_asr sum them (256), so the peer has more parameters; both counts are printed.
 2. **Transcript normalization**: the peer's `sentence_filter` and ko_asr's `TranscriptPolicy.normalize` on the same raw
    lines (the worked examples of docs/ksponspeech_format.md plus `benchmarks/text.py`'s generated lines): lines per
-   second, and the lines where they differ, with what docs/ksponspeech_format.md says is right.
+   second (after a warm-up pass), and the lines where they differ, with what docs/ksponspeech_format.md says is right.
+   That document is ko_asr's written reading of AI Hub's transcription rules, so "right" means "as those rules read
+   there"; each differing line is printed for the reader to judge.
 
-Run: `.venv/bin/python benchmarks/peers.py [--threads 2] [--batches 8]` (the first run creates build/peers-venv; the
+Run: `.venv/bin/python benchmarks/peers.py [--threads 2] [--batches 8] [--profile]` (the first run creates build/peers-venv; the
 script re-executes itself there).
 """
 
@@ -107,13 +110,16 @@ def random_batches(durations, batch_seconds: float, seed: int = 0) -> list[list[
     return batches + ([current] if current else [])
 
 
-def peer_own_batches(count: int, batch_size: int, seed: int = 0) -> list[list[int]]:
-    """openspeech's `RandomSampler` (openspeech/data/sampler.py): consecutive ids in fixed-size bins, bins shuffled;
-    over a shuffled corpus, that is random utterances, `batch_size` at a time, whatever their lengths."""
+def peer_own_batches(durations, batch_size: int, smart: bool, seed: int = 0) -> list[list[int]]:
+    """openspeech's samplers (openspeech/data/sampler.py), `batch_size` utterances per batch, bins shuffled:
+    `RandomSampler` (its default, `trainer.sampler: else`) bins consecutive ids of the corpus, i.e. random lengths;
+    `SmartBatchingSampler` (`trainer.sampler: smart`) bins the utterances sorted by length."""
     import numpy as np
 
-    ids = np.random.default_rng(seed).permutation(count).tolist()
-    bins = [ids[i:i + batch_size] for i in range(0, count, batch_size)]
+    ids = np.random.default_rng(seed).permutation(len(durations)).tolist()
+    if smart:
+        ids = sorted(ids, key=lambda i: durations[i])
+    bins = [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)]
     np.random.default_rng(seed + 1).shuffle(bins)
     return bins
 
@@ -186,16 +192,32 @@ class PeerStep:
         self.optimizer.step()
 
 
-def throughput(step, durations, batches, vocab: int, warmup: int, measured: int) -> float:
-    """Median audio-seconds per wall-second over `measured` batches after `warmup` ones."""
-    rates = []
+def throughput(steps, durations, batches, vocab: int, warmup: int, measured: int) -> list[float]:
+    """Median audio-seconds per wall-second of each step over `measured` batches after `warmup` ones; the steps take
+    turns on every batch, so a slow patch of the machine costs them alike."""
+    rates = [[] for _ in steps]
     for number, indices in enumerate(batches[: warmup + measured]):
         features, lengths, labels, seconds = make_batch(durations, indices, vocab, seed=number)
-        began = time.perf_counter()
+        for step, measured_rates in zip(steps, rates):
+            began = time.perf_counter()
+            step(features, lengths, labels)
+            if number >= warmup:
+                measured_rates.append(seconds / (time.perf_counter() - began))
+    return [statistics.median(r) for r in rates]
+
+
+def profile_step(step, durations, batches, vocab: int) -> None:
+    """Where a training step's time goes (`torch.profiler`, 3 batches after 2 warm-up ones)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    made = [make_batch(durations, indices, vocab, seed=n) for n, indices in enumerate(batches[:5])]
+    for features, lengths, labels, _ in made[:2]:
         step(features, lengths, labels)
-        if number >= warmup:
-            rates.append(seconds / (time.perf_counter() - began))
-    return statistics.median(rates)
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        for features, lengths, labels, _ in made[2:]:
+            step(features, lengths, labels)
+    print(f"\n## Profile of the {step.name} step (3 batches)")
+    print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
 
 
 # ----- transcript normalization --------------------------------------------------------------------------------------
@@ -238,6 +260,7 @@ def compare_normalizers(sentence_filter, lines: int) -> None:
 
         rates = {}
         for name, run in (("peer", run_peer), ("ko_asr", run_ours)):
+            run()  # warm-up (regex compilation, caches)
             began = time.perf_counter()
             run()
             rates[name] = len(raw_lines) / (time.perf_counter() - began)
@@ -281,7 +304,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch_seconds", type=float, default=60.0)
     parser.add_argument("--vocab", type=int, default=2000)
-    parser.add_argument("--peer_batch_size", type=int, default=16)
+    parser.add_argument("--peer_batch_size", type=int, default=32, help="openspeech's default trainer.batch_size")
+    parser.add_argument("--profile", action="store_true", help="also profile a ko_asr training step")
     parser.add_argument("--lines", type=int, default=20000)
     args = parser.parse_args()
     if Path(sys.prefix).resolve() != PEER_VENV.resolve():  # run inside the peer's environment
@@ -307,14 +331,17 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     results = {}
     for label, batches in (("identical, random order", random_order), ("identical, ko_asr bucketed", bucketed)):
-        peer, ours = (throughput(step, durations, batches, args.vocab, args.warmup, args.batches) for step in steps)
+        peer, ours = throughput(steps, durations, batches, args.vocab, args.warmup, args.batches)
         results[label] = (peer, ours)
         print(f"| {label} | {peer:.1f} | {ours:.1f} | {ours / peer:.2f}x |")
-    peer_own = throughput(steps[0], durations, peer_own_batches(len(durations), args.peer_batch_size), args.vocab,
-                          args.warmup, args.batches)
     ours_own = results["identical, ko_asr bucketed"][1]
-    print(f"| each its own (openspeech RandomSampler, {args.peer_batch_size}/batch; ko_asr bucketed) | {peer_own:.1f} | "
-          f"{ours_own:.1f} | {ours_own / peer_own:.2f}x |")
+    for sampler, smart in (("RandomSampler (its default)", False), ("SmartBatchingSampler", True)):
+        batches = peer_own_batches(durations, args.peer_batch_size, smart)
+        (peer_own,) = throughput(steps[:1], durations, batches, args.vocab, args.warmup, args.batches)
+        print(f"| each its own: openspeech {sampler}, {args.peer_batch_size} per batch; ko_asr bucketed | "
+              f"{peer_own:.1f} | {ours_own:.1f} | {ours_own / peer_own:.2f}x |")
+    if args.profile:
+        profile_step(steps[1], durations, bucketed, args.vocab)
     compare_normalizers(sentence_filter, args.lines)
 
 

@@ -105,6 +105,7 @@ def finetune_pretrained_ctc(name_or_path: str, tokenizer, options: FineTuneOptio
     Raises:
         ValueError: for a checkpoint that is not a CTC-capable encoder, or an override that is not a config field.
     """
+    import torch
     from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForCTC
 
     from .models.deepspeech2 import DeepSpeech2Processor
@@ -114,17 +115,28 @@ def finetune_pretrained_ctc(name_or_path: str, tokenizer, options: FineTuneOptio
     if unknown:
         raise ValueError(f"cannot set {unknown} when fine-tuning; allowed: {list(FINETUNE_CONFIG_FIELDS)}")
     config = AutoConfig.from_pretrained(name_or_path, **load_kwargs)
+    missing = sorted(key for key in options.config_overrides if not hasattr(config, key))
+    if missing:
+        raise ValueError(f"{name_or_path}'s {type(config).__name__} has no {missing}")
     if config.model_type in ("deepspeech2", "parakeet_ctc", "parakeet_encoder"):
         raise ValueError(f"{name_or_path} is a {config.model_type} model; fine-tuning takes a pretrained "
                          "wav2vec2-family encoder (continue training a ko_asr model with its own architecture instead)")
     config.update({
         "vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id, "ctc_loss_reduction": "mean",
-        "ctc_zero_infinity": True, **{k: v for k, v in options.config_overrides.items() if hasattr(config, k)},
+        "ctc_zero_infinity": True, **options.config_overrides,
     })
     try:  # the CTC head's shape changes with the vocabulary: a new head, the encoder's weights kept
         model = AutoModelForCTC.from_pretrained(name_or_path, config=config, ignore_mismatched_sizes=True, **load_kwargs)
     except ValueError as error:
         raise ValueError(f"{name_or_path}: not an encoder with a CTC head in transformers ({error})") from None
+    # A fresh head even when the checkpoint's happens to have len(tokenizer) outputs (ignore_mismatched_sizes only
+    # replaces heads whose shape differs): its rows mean another alphabet.
+    # (transformers' own _init_weights skips weights that came from the checkpoint, so the head is reset here as it
+    # initializes a new Linear: normal(0, initializer_range), zero bias.)
+    with torch.no_grad():
+        model.lm_head.weight.normal_(0.0, getattr(config, "initializer_range", 0.02))
+        if model.lm_head.bias is not None:
+            model.lm_head.bias.zero_()
     if options.freeze_feature_encoder and hasattr(model, "freeze_feature_encoder"):
         model.freeze_feature_encoder()
     feature_extractor = AutoFeatureExtractor.from_pretrained(name_or_path, **load_kwargs)

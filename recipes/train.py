@@ -27,7 +27,7 @@ from arguments import (  # noqa: E402
     hub_model_id,
     parse_config,
 )
-from transformers import AutoModelForCTC, AutoProcessor, set_seed  # noqa: E402
+from transformers import AutoConfig, AutoModelForCTC, AutoProcessor, set_seed  # noqa: E402
 
 from ko_asr import (  # noqa: E402
     DeepSpeech2Config,
@@ -44,6 +44,7 @@ from ko_asr.training import TrainingTask, make_accelerator, run_training  # noqa
 from ko_asr.transcription import CTCTranscriber  # noqa: E402
 
 ARCHITECTURES = ("deepspeech2", "fastconformer", "wav2vec2")
+SAVED_MODEL_TYPES = {"deepspeech2": "deepspeech2", "fastconformer": "parakeet_ctc"}
 FAMILY_NAMES = {"deepspeech2": "DeepSpeech2", "fastconformer": "FastConformer-CTC", "wav2vec2": "wav2vec2-family CTC"}
 
 
@@ -65,6 +66,12 @@ def build_model(model_args: ModelArguments, data: DataArguments, train, seed: in
         raise ValueError(f"feature_normalization must be 'utterance' or 'global', got {model_args.feature_normalization!r}")
     if model_args.architecture not in ARCHITECTURES:
         raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {model_args.architecture!r}")
+    if model_args.architecture != "deepspeech2" and model_args.feature_normalization != "utterance":
+        raise ValueError(f"feature_normalization is DeepSpeech2's; {model_args.architecture} keeps its own features")
+    if model_args.architecture == "fastconformer":
+        spec_augment = sorted(set(overrides) & set(SPEC_AUGMENT_FIELDS))
+        if spec_augment:
+            raise ValueError(f"fastconformer (ParakeetForCTC) has no {spec_augment} option")
     if model_args.architecture == "wav2vec2":
         if not model_args.model_name_or_path:
             raise ValueError("architecture wav2vec2 fine-tunes a pretrained checkpoint: set model_name_or_path "
@@ -72,6 +79,10 @@ def build_model(model_args: ModelArguments, data: DataArguments, train, seed: in
         options = FineTuneOptions(model_args.freeze_feature_encoder, overrides)
         return finetune_pretrained_ctc(model_args.model_name_or_path, build_tokenizer(data, column(train, "text")), options)
     if model_args.model_name_or_path:
+        saved = AutoConfig.from_pretrained(model_args.model_name_or_path).model_type
+        if saved != SAVED_MODEL_TYPES[model_args.architecture]:
+            raise ValueError(f"{model_args.model_name_or_path} is a {saved} model, not {model_args.architecture}; set "
+                             "architecture to match (wav2vec2 to fine-tune a pretrained encoder)")
         if model_args.feature_normalization == "global":
             raise ValueError("feature_normalization applies to a new model; a saved model keeps its processor's "
                              "normalization (model_name_or_path is set)")
@@ -81,9 +92,6 @@ def build_model(model_args: ModelArguments, data: DataArguments, train, seed: in
         )
     tokenizer = build_tokenizer(data, column(train, "text"))
     if model_args.architecture == "fastconformer":
-        spec_augment = sorted(set(overrides) & set(SPEC_AUGMENT_FIELDS))
-        if spec_augment or model_args.feature_normalization != "utterance":
-            raise ValueError(f"fastconformer (ParakeetForCTC) has no {spec_augment or 'feature_normalization'} option")
         return fastconformer_ctc(tokenizer, model_args.preset, **overrides)
     config = DeepSpeech2Config.from_preset(
         model_args.preset, **overrides, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id

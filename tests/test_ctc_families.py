@@ -109,8 +109,37 @@ def test_ctc_pass_masks_padded_frames_of_every_family(pretrained_wav2vec2):
         alone = ctc_pass(model, dict(processor.feature_extractor(waveforms[1:], sampling_rate=16000,
                                                                  return_tensors="pt", padding=True)))
         real = int(alone.output_mask.sum())
+        assert bool(alone.output_mask.all()) and real == alone.logits.shape[1]
         assert int(output.output_mask[1].sum()) == real < int(output.output_mask[0].sum())
-        assert (output.sequences[1, real:] == model.config.pad_token_id).all()
+        # the padded utterance's real frames are the ones it gets alone
+        torch.testing.assert_close(output.logits[1, :real], alone.logits[0], atol=1e-4, rtol=0)
+
+
+def test_finetuning_always_starts_a_fresh_head_and_gets_masks(tmp_path):
+    """A checkpoint whose head happens to have the Korean vocabulary's size still gets a new head; an extractor that
+    returns no attention mask by default (wav2vec2-base style) still gives the collator one."""
+    tokenizer = DeepSpeech2CTCTokenizer.from_corpus(["가나"])
+    config = Wav2Vec2Config(
+        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, conv_dim=(8, 8),
+        conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2,
+        vocab_size=len(tokenizer), feat_extract_norm="group",
+    )
+    torch.manual_seed(0)
+    Wav2Vec2ForCTC(config).save_pretrained(tmp_path)
+    Wav2Vec2FeatureExtractor(return_attention_mask=False).save_pretrained(tmp_path)
+    before = load_file(str(tmp_path / "model.safetensors"))["lm_head.weight"]
+    model, processor = finetune_pretrained_ctc(str(tmp_path), tokenizer)
+    assert model.lm_head.weight.shape == before.shape and not np.allclose(model.lm_head.weight.detach().numpy(), before)
+    from ko_asr.data.collators import CTCCollator
+
+    rng = np.random.default_rng(2)
+    rows = [{"id": str(i), "audio": {"array": make_waveform(rng, s), "sampling_rate": 16000}, "text": "가"}
+            for i, s in enumerate((1.0, 0.4))]
+    inputs = CTCCollator(processor)(rows).inputs
+    assert inputs["attention_mask"].sum(-1).tolist() == [16000, 6400]
+    with pytest.raises(ValueError, match="cannot set \\['not_a_field'\\] when fine-tuning"):
+        finetune_pretrained_ctc(str(tmp_path), tokenizer, FineTuneOptions(config_overrides={"mask_time_prob": 0.1,
+                                                                                             "not_a_field": 1}))
 
 
 def test_recipe_refuses_what_a_family_cannot_do(corpus, tmp_path):
@@ -119,5 +148,8 @@ def test_recipe_refuses_what_a_family_cannot_do(corpus, tmp_path):
     result = train(corpus, tmp_path / "b", "--architecture", "fastconformer", "--preset", "tiny", "--model_overrides",
                    "{}", "--mask_time_prob", "0.1", check=False)
     assert result.returncode != 0 and "fastconformer (ParakeetForCTC) has no ['mask_time_prob'] option" in result.stderr
+    result = train(corpus, tmp_path / "c", "--architecture", "fastconformer", "--preset", "tiny", "--model_overrides",
+                   "{}", "--feature_normalization", "global", check=False)
+    assert result.returncode != 0 and "feature_normalization is DeepSpeech2's" in result.stderr
     with pytest.raises(ValueError, match="unknown FastConformer preset 'huge'"):
         fastconformer_ctc(DeepSpeech2CTCTokenizer.from_corpus(["가"]), "huge")

@@ -110,6 +110,15 @@ def test_training_batchnorm_statistics_ignore_padding():
     )
     for name, buffer in model.named_buffers():
         torch.testing.assert_close(buffer, dict(twin.named_buffers())[name], atol=1e-5, rtol=0, msg=name)
+    # utterances of different lengths: padding the batch further changes nothing either
+    features, mask = padded_batch([30, 22])
+    longer_features = torch.cat([features, torch.zeros(2, 25, 33)], dim=1)
+    longer_mask = torch.cat([mask, torch.zeros(2, 25, dtype=torch.long)], dim=1)
+    torch.testing.assert_close(
+        model(longer_features, attention_mask=longer_mask).logits[:, :15],
+        twin(features, attention_mask=mask).logits,
+        atol=1e-4, rtol=0,
+    )
 
 
 def test_tiny_model_overfits_one_batch():

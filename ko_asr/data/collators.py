@@ -93,9 +93,10 @@ class CTCCollator:
     augment: WaveformAugmenter | None = None
 
     def __call__(self, examples: list[dict[str, Any]]) -> SpeechBatch:
-        # padding=True: raw-waveform extractors (wav2vec2 family) pad only when asked; DeepSpeech2's always does
+        # Raw-waveform extractors (wav2vec2 family) pad only when asked, and some (wav2vec2-base style) return no mask
+        # unless asked: without it nobody knows which output frames are padding (DeepSpeech2's does both anyway).
         return _collate(self.processor, examples, self.augment, lambda text: self.processor.tokenizer(text).input_ids,
-                        padding=True)
+                        padding=True, return_attention_mask=True)
 
 
 @dataclass
