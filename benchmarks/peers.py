@@ -27,7 +27,12 @@ the one helper the model code imports, `get_class_name`) and
    That document is ko_asr's written reading of AI Hub's transcription rules, so "right" means "as those rules read
    there"; each differing line is printed for the reader to judge.
 
-Run: `.venv/bin/python benchmarks/peers.py [--threads 2] [--batches 8] [--profile]` (the first run creates build/peers-venv; the
+3. **GPU mode** (`--gpu`, on a CUDA device; not run in this repository, whose task had no GPU): ko_asr's DeepSpeech2
+   `base` and `paper` presets and the FastConformer-CTC `demo` preset train in bf16 autocast on KsponSpeech-like
+   batches (`--gpu_batch_seconds` of audio, bucketed), reported in audio-hours per GPU-hour (published: ~113 for
+   Nervana's DS2, ~235 for ESPnet's Conformer; the goal for DS2 `base` is >= 300). No peer is needed for it.
+
+Run: `.venv/bin/python benchmarks/peers.py [--threads 2] [--batches 8] [--profile]`, or `--gpu` on a GPU machine (the first run creates build/peers-venv; the
 script re-executes itself there).
 """
 
@@ -297,6 +302,55 @@ def compare_normalizers(sentence_filter, lines: int) -> None:
     print(f"generated lines where the outputs differ (spelling): {mismatched:,} of {len(generated):,}")
 
 
+def gpu_throughput(args) -> None:
+    """Audio-hours per GPU-hour of ko_asr's models training in bf16 on bucketed KsponSpeech-like batches."""
+    import torch
+
+    from ko_asr import DeepSpeech2Config, DeepSpeech2ForCTC
+    from ko_asr.ctc_families import fastconformer_ctc
+    from ko_asr.models.deepspeech2 import DeepSpeech2CTCTokenizer
+
+    device = torch.device(args.gpu_device)
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    tokenizer = DeepSpeech2CTCTokenizer.from_hangul()  # the original project's all-syllable vocabulary (11,300)
+    durations = kspon_like_durations(20000)
+    batches = bucketed_batches(durations, args.gpu_batch_seconds)
+    models = {
+        "DeepSpeech2 base": DeepSpeech2ForCTC(DeepSpeech2Config.from_preset("base", vocab_size=len(tokenizer))),
+        "DeepSpeech2 paper": DeepSpeech2ForCTC(DeepSpeech2Config.from_preset("paper", vocab_size=len(tokenizer))),
+        "FastConformer-CTC demo": fastconformer_ctc(tokenizer, "demo", num_mel_bins=160)[0],
+    }
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{device} (a dry run, not a GPU figure)"
+    print(f"# {name}, bf16 autocast, batches of <= {args.gpu_batch_seconds:.0f} s, "
+          f"median of {args.batches} steps after {args.warmup}")
+    print("| model | parameters | audio-hours per GPU-hour |")
+    print("|---|---:|---:|")
+    for name, model in models.items():
+        model = model.to(device).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        bins = 161 if "DeepSpeech2" in name else 160
+        rates = []
+        for number, indices in enumerate(batches[: args.warmup + args.batches]):
+            features, lengths, labels, seconds = make_batch(durations, indices, len(tokenizer), seed=number)
+            features = features[..., :bins].to(device)
+            mask = (torch.arange(features.shape[1])[None, :] < lengths[:, None]).long().to(device)
+            synchronize()
+            began = time.perf_counter()
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                loss = model(features, attention_mask=mask, labels=labels.to(device)).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            synchronize()
+            if number >= args.warmup:
+                rates.append(seconds / (time.perf_counter() - began))
+        params = sum(p.numel() for p in model.parameters()) / 1e6
+        print(f"| {name} | {params:.1f} M | {statistics.median(rates):,.0f} |")
+        del model, optimizer
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -307,7 +361,13 @@ def main() -> None:
     parser.add_argument("--peer_batch_size", type=int, default=32, help="openspeech's default trainer.batch_size")
     parser.add_argument("--profile", action="store_true", help="also profile a ko_asr training step")
     parser.add_argument("--lines", type=int, default=20000)
+    parser.add_argument("--gpu", action="store_true", help="measure ko_asr's models in bf16 on a CUDA device instead")
+    parser.add_argument("--gpu_batch_seconds", type=float, default=600.0)
+    parser.add_argument("--gpu_device", default="cuda", help="cuda, cuda:1, ... (cpu: a dry run of the code path)")
     args = parser.parse_args()
+    if args.gpu:
+        gpu_throughput(args)
+        return
     if Path(sys.prefix).resolve() != PEER_VENV.resolve():  # run inside the peer's environment
         python = ensure_peer_environment()
         os.execv(str(python), [str(python), __file__, *sys.argv[1:]])
