@@ -22,6 +22,7 @@ from transformers import WhisperConfig, WhisperForConditionalGeneration, Whisper
 from ko_asr.data import column  # noqa: E402
 from ko_asr.data.augment import WaveformAugmenter  # noqa: E402
 from ko_asr.data.duration import DurationLimits, filter_by_duration  # noqa: E402
+from ko_asr.lora import LoraOptions, apply_lora  # noqa: E402
 from ko_asr.training import TrainingTask, make_accelerator, run_training  # noqa: E402
 from ko_asr.transcription import Seq2SeqTranscriber  # noqa: E402
 from ko_asr.whisper import WHISPER_WINDOW_SECONDS, offline_whisper_processor, whisper_generation_config  # noqa: E402
@@ -39,6 +40,15 @@ class WhisperArguments:
     mask_time_prob: float = field(default=0.0, metadata={"help": "SpecAugment through the Whisper config (0 disables)."})
     mask_feature_prob: float = field(default=0.0, metadata={"help": "SpecAugment feature masking through the config."})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Trade compute for activation memory."})
+    lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) instead of all weights; the model "
+                                                "directory gets the merged model and the adapter in adapter/."})
+    lora_r: int = field(default=32, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=64, metadata={"help": "LoRA scaling numerator (update scaled by alpha / r)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the adapters' input."})
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"],
+        metadata={"help": "Modules that get adapters (Whisper's attention projections and feed-forward layers)."},
+    )
     generation_max_new_tokens: int = field(default=96, metadata={"help": "Tokens generated per utterance in evaluation."})
     num_beams: int = field(default=1, metadata={"help": "Beam width in evaluation (1 = greedy)."})
 
@@ -65,8 +75,12 @@ def build_model(args: WhisperArguments) -> tuple[WhisperForConditionalGeneration
     model.config.mask_time_prob = args.mask_time_prob
     model.config.mask_feature_prob = args.mask_feature_prob
     if args.gradient_checkpointing:
-        model.activation_checkpointing_enable()
+        # non-reentrant: with LoRA the checkpointed layers' inputs do not require grad, and reentrant checkpointing
+        # would then give the adapters inside them no gradient
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
+    if args.lora:
+        model = apply_lora(model, LoraOptions(args.lora_r, args.lora_alpha, args.lora_dropout, args.lora_target_modules))
     return model, processor
 
 
@@ -101,6 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
                        "max_new_tokens": min(whisper_args.generation_max_new_tokens, max_labels - 4),
                        "num_beams": whisper_args.num_beams}
     params = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     task = TrainingTask(
         model=model,
         processor=processor,
@@ -112,7 +127,10 @@ def main(argv: list[str] | None = None) -> dict:
         describe={
             "model_name": f"Whisper ({whisper_args.model_name_or_path}) fine-tuned for Korean",
             "summary": f"WhisperForConditionalGeneration, {params / 1e6:.1f} M parameters, fine-tuned with ko_asr on "
-                       f"{data.dataset}; greedy/beam {whisper_args.num_beams} generation.{data.synthetic_note}",
+                       f"{data.dataset}"
+                       + (f" with LoRA (rank {whisper_args.lora_r}, {trainable / 1e6:.2f} M trainable parameters; merged "
+                          "here, adapter in adapter/)" if whisper_args.lora else "")
+                       + f"; greedy/beam {whisper_args.num_beams} generation.{data.synthetic_note}",
             "data": f"{data.dataset}, train `{data.train_split}` {len(train):,} utterances; eval {data.eval_splits}; "
                     f"filtered: {json.dumps(filtered)}.{data.synthetic_note}",
             "policy": data.policy, "language": whisper_args.language, "parameters": params, "dataset": data.dataset,

@@ -33,6 +33,7 @@ from ..data.batching import DurationBucketBatchSampler
 from ..data.collators import SpeechBatch
 from ..data.speech_dataset import column
 from ..evaluation import evaluate_dataset
+from ..lora import save_model
 from ..metrics import cer
 from ..text.policy import TranscriptPolicy
 from ..transcription import BatchTranscriber
@@ -68,6 +69,8 @@ class TrainingLoopConfig:
     warmup_ratio: float = field(default=0.05, metadata={"help": "Fraction of steps spent warming up the learning rate."})
     max_grad_norm: float = field(default=5.0, metadata={"help": "Gradient clipping norm (0 disables)."})
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step."})
+    optim: str = field(default="adamw_torch", metadata={"help": "adamw_torch, or adamw_bnb_8bit (8-bit AdamW states, "
+                                                        "bitsandbytes, CUDA only)."})
     mixed_precision: str = field(default="no", metadata={"help": "no, bf16 or fp16 (CTC loss stays fp32)."})
     logging_steps: int = field(default=10, metadata={"help": "Log train loss/CER every N steps."})
     eval_steps: int = field(default=0, metadata={"help": "Evaluate every N steps (0: at epoch ends and at the end only)."})
@@ -136,8 +139,9 @@ class TrainingTask:
         self.policy.save_to(self.processor.tokenizer)
 
     def save_pretrained(self, directory: Path) -> None:
-        """Model and processor (with the transcript policy), loadable with `from_pretrained`."""
-        self.model.save_pretrained(directory)
+        """Model and processor (with the transcript policy), loadable with `from_pretrained` (a LoRA model: the merged
+        model, and its adapter in `adapter/`, see `ko_asr.lora`)."""
+        save_model(self.model, directory)
         self.processor.save_pretrained(directory)
 
 
@@ -187,12 +191,24 @@ class _MetricsWriter:
         self.accelerator.log({f"{split}/{name}": value for name, value in values.items()}, step=step)
 
 
-def _optimizer(model, config: TrainingLoopConfig) -> torch.optim.AdamW:
+def _optimizer(model, config: TrainingLoopConfig) -> torch.optim.Optimizer:
+    """AdamW over the trainable parameters (frozen ones, e.g. under LoRA, get no optimizer state); `optim:
+    adamw_bnb_8bit` keeps its moments in 8 bits (bitsandbytes, CUDA only), as transformers' `optim` option does."""
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
             (no_decay if parameter.ndim < 2 or "norm" in name else decay).append(parameter)
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if config.optim == "adamw_bnb_8bit":
+        if not torch.cuda.is_available():
+            raise ValueError("optim adamw_bnb_8bit (bitsandbytes) needs a CUDA device; use adamw_torch on this machine")
+        try:
+            import bitsandbytes
+        except ImportError:
+            raise ValueError("optim adamw_bnb_8bit needs bitsandbytes: pip install bitsandbytes") from None
+        return bitsandbytes.optim.AdamW8bit(groups, lr=config.learning_rate)
+    if config.optim != "adamw_torch":
+        raise ValueError(f"optim must be adamw_torch or adamw_bnb_8bit, got {config.optim!r}")
     return torch.optim.AdamW(groups, lr=config.learning_rate)
 
 
