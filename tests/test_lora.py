@@ -15,8 +15,22 @@ from transformers import WhisperForConditionalGeneration, pipeline
 from ko_asr.data import generate_synthetic_corpus
 from ko_asr.lora import ADAPTER_DIR, LoraOptions, apply_lora, save_model
 
-sys.path.insert(0, str(REPO / "recipes"))
-from finetune_whisper import TINY_RANDOM, WhisperArguments, build_model  # noqa: E402
+
+def _whisper_recipe():
+    """recipes/finetune_whisper.py as a module, without leaving recipes/ on sys.path (its evaluate.py would shadow
+    the `evaluate` package for every later import)."""
+    saved = list(sys.path)
+    try:
+        sys.path.insert(0, str(REPO / "recipes"))
+        import finetune_whisper
+
+        return finetune_whisper
+    finally:
+        sys.path[:] = saved
+
+
+recipe = _whisper_recipe()
+TINY_RANDOM, WhisperArguments, build_model = recipe.TINY_RANDOM, recipe.WhisperArguments, recipe.build_model
 
 
 def test_only_the_adapters_train_and_merged_equals_base_plus_adapter(tmp_path):
