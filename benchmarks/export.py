@@ -22,10 +22,10 @@ import time
 
 import numpy as np
 import torch
+from fixtures import save_random_base_model  # noqa: E402 - benchmarks/ is the script directory
 from transformers import AutoModelForCTC
 
 import ko_asr  # noqa: F401
-from ko_asr import DeepSpeech2Config, DeepSpeech2CTCTokenizer, DeepSpeech2FeatureExtractor, DeepSpeech2ForCTC
 from ko_asr.data.sources import load_corpus
 from ko_asr.metrics import cer
 from ko_asr.models.deepspeech2 import DeepSpeech2Processor
@@ -71,14 +71,6 @@ def variants(model_dir: str, export_dir: str) -> dict:
     }
 
 
-def save_base_model(directory: str) -> str:
-    tokenizer = DeepSpeech2CTCTokenizer.from_hangul()
-    config = DeepSpeech2Config.from_preset("base", vocab_size=len(tokenizer))
-    DeepSpeech2ForCTC(config).eval().save_pretrained(directory)
-    DeepSpeech2Processor(DeepSpeech2FeatureExtractor.from_model_config(config), tokenizer).save_pretrained(directory)
-    return directory
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["outputs/ds2-demo", "outputs/ds2-streaming"])
@@ -94,7 +86,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for index, model_dir in enumerate([*args.models, None]):
             if model_dir is None:
-                name, model_dir = "random-init `base` (BiGRU 5x512)", save_base_model(os.path.join(scratch, "base"))
+                name, model_dir = "random-init `base` (BiGRU 5x512)", save_random_base_model(os.path.join(scratch, "base"))
                 rows, references = None, None
             else:
                 name = f"`{os.path.basename(model_dir.rstrip('/'))}`"

@@ -28,15 +28,10 @@ import time
 
 import numpy as np
 import torch
+from fixtures import save_random_base_model  # noqa: E402 - benchmarks/ is the script directory
 
 import ko_asr  # noqa: F401
-from ko_asr import (
-    DeepSpeech2Config,
-    DeepSpeech2CTCTokenizer,
-    DeepSpeech2FeatureExtractor,
-    DeepSpeech2ForCTC,
-    DeepSpeech2Processor,
-)
+from ko_asr import DeepSpeech2ForCTC
 from ko_asr.data.sources import load_corpus
 from ko_asr.onnx_export import export_onnx
 from ko_asr.streaming import StreamingRecognizer
@@ -79,18 +74,6 @@ def streaming_rtf(recognizer: StreamingRecognizer, waveforms: list[np.ndarray], 
     return (time.perf_counter() - began) / audio
 
 
-def save_base_streaming_model(directory: str) -> str:
-    """A random-init `base`-size unidirectional DeepSpeech2 with global feature statistics (random speech-like
-    statistics: the weights are random anyway, only compute is measured)."""
-    tokenizer = DeepSpeech2CTCTokenizer.from_hangul()
-    config = DeepSpeech2Config.from_preset("base", bidirectional=False, vocab_size=len(tokenizer))
-    extractor = DeepSpeech2FeatureExtractor.from_model_config(config)
-    extractor.fit_global_normalization([np.random.default_rng(0).standard_normal(RATE).astype(np.float32) * 0.1])
-    DeepSpeech2ForCTC(config).eval().save_pretrained(directory)
-    DeepSpeech2Processor(extractor, tokenizer).save_pretrained(directory)
-    return directory
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="outputs/ds2-streaming")
@@ -121,7 +104,7 @@ def main() -> None:
 
     sample = waveforms[: args.rtf_utterances]
     with tempfile.TemporaryDirectory() as scratch:
-        base = save_base_streaming_model(os.path.join(scratch, "base"))
+        base = save_random_base_model(os.path.join(scratch, "base"), bidirectional=False)
         engines = {}
         for name, path in ((f"trained `{os.path.basename(args.model.rstrip('/'))}`", args.model), ("random-init `base` size", base)):
             export = os.path.join(scratch, f"onnx-{len(engines)}")

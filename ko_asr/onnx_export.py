@@ -124,8 +124,8 @@ def export_streaming(model: nn.Module, path: Path) -> None:
 def quantize_onnx_int8(source: Path, target: Path) -> None:
     """onnxruntime's dynamic quantization of the MatMul/Gemm weights to int8 (activations quantized on the fly).
 
-    Convolutions stay float32: their int8 form (`ConvInteger`) ran the `base` model 1.7x *slower* than float32 on this
-    CPU (0.125 vs 0.075 s per audio second, 1 thread). onnxruntime has no quantized `GRU`/`LSTM` operator either, so
+    Convolutions stay float32: their int8 form (`ConvInteger`) ran the `base` model slower than float32 on a 2-core
+    x86 CPU (1 thread) in our trial. onnxruntime has no quantized `GRU`/`LSTM` operator either, so
     for DeepSpeech2 the gain is small; PyTorch's dynamic quantization (`quantize_torch_int8`) covers the RNNs.
     """
     import logging

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from .models.deepspeech2.configuration_deepspeech2 import conv_output_length
 from .onnx_export import OFFLINE_ONNX, int8_name
 
 
@@ -57,12 +56,6 @@ class OnnxSpeechRecognizer:
         self.session = onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         self.model = None  # no torch model: callers pass a CTCTranscriber themselves
 
-    def output_frames(self, frames: int) -> int:
-        """Logit frames of an utterance of `frames` feature frames (the model's length arithmetic)."""
-        for kernel, stride in zip(self.config.conv_kernel_sizes, self.config.conv_strides):
-            frames = conv_output_length(frames, kernel[1], stride[1])
-        return frames
-
     def logits(self, waveforms: list[np.ndarray]) -> list[np.ndarray]:
         """Each waveform's logits `(output_frames, vocab_size)`: one padded onnxruntime call for the batch."""
         features = [self.feature_extractor.extract_numpy(waveform) for waveform in waveforms]
@@ -73,7 +66,7 @@ class OnnxSpeechRecognizer:
             batch[row, : len(utterance)] = utterance
             mask[row, : len(utterance)] = 1
         (logits,) = self.session.run(None, {"input_features": batch, "attention_mask": mask})
-        return [logits[row, : self.output_frames(len(f))] for row, f in enumerate(features)]
+        return [logits[row, : self.config.output_frames(len(f))] for row, f in enumerate(features)]
 
     def __call__(self, inputs: list[dict[str, Any]], return_timestamps: str | bool | None = None,
                  **unused: Any) -> list[dict[str, Any]]:

@@ -129,7 +129,9 @@ class StreamingRecognizer:
 
         processor = DeepSpeech2Processor.from_pretrained(path, use_lm=False)
         if onnx:
-            graph = Path(path) / (STREAMING_ONNX.replace(".onnx", ".int8.onnx") if int8 else STREAMING_ONNX)
+            from .onnx_export import int8_name
+
+            graph = Path(path) / (int8_name(STREAMING_ONNX) if int8 else STREAMING_ONNX)
             if not graph.is_file():
                 raise FileNotFoundError(f"{graph} does not exist; export it with `ko-asr export onnx {path} {path}`")
             return cls(processor, onnx_path=graph, config=AutoConfig.from_pretrained(path), threads=threads)

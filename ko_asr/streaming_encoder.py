@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models.deepspeech2.configuration_deepspeech2 import conv_output_length
 from .models.deepspeech2.modeling_deepspeech2 import _CLIP_MAX, DeepSpeech2ForCTC
 
 
@@ -58,7 +57,7 @@ class DeepSpeech2StreamingGeometry:
             )
         convs = tuple(_TimeConv(kernel[1], stride[1]) for kernel, stride in zip(config.conv_kernel_sizes, config.conv_strides))
         channels = [1, *config.conv_channels]
-        shapes = tuple((channels[i], _conv_bins(config, i), conv.padding) for i, conv in enumerate(convs))
+        shapes = tuple((channels[i], config.conv_bins_after(i), conv.padding) for i, conv in enumerate(convs))
         return cls(
             convs=convs, conv_state_shapes=shapes, rnn_states=2 if config.rnn_type == "lstm" else 1,
             num_layers=config.num_hidden_layers, hidden_size=config.hidden_size,
@@ -127,7 +126,7 @@ class DeepSpeech2StreamingEncoder(nn.Module):
         self.model = model.eval()
         self.config = model.config
         self.convs = self.geometry.convs
-        self.lookahead = self.geometry.lookahead if model.deepspeech2.lookahead is not None else 0
+        self.lookahead = self.geometry.lookahead  # 0 exactly when the model has no lookahead convolution
         self.is_lstm = self.geometry.rnn_states == 2
         self.eval()  # an inference wrapper (exporters restore this flag on the wrapped model afterwards)
 
@@ -229,14 +228,6 @@ class DeepSpeech2StreamingEncoder(nn.Module):
         conv = self.model.deepspeech2.lookahead.conv
         out = F.hardtanh(F.conv1d(buffer.transpose(1, 2), conv.weight, groups=conv.groups), 0.0, _CLIP_MAX)
         return out.transpose(1, 2)[:, :count], buffer[:, count:buffered]
-
-
-def _conv_bins(config, layers: int) -> int:
-    """Frequency bins after the first `layers` convolutions."""
-    bins = config.num_input_features
-    for (kernel, _), (stride, _) in list(zip(config.conv_kernel_sizes, config.conv_strides))[:layers]:
-        bins = conv_output_length(bins, kernel, stride)
-    return bins
 
 
 __all__ = ["DeepSpeech2StreamingEncoder", "DeepSpeech2StreamingGeometry"]

@@ -94,6 +94,13 @@ def test_padding_costs_no_rnn_compute(variant):
     assert sum(processed) < 0.75 * padded
 
 
+def more_padding(features, mask, frames: int):
+    """`(features, attention_mask)` with `frames` more padded frames at the end of every row."""
+    batch, _, bins = features.shape
+    return (torch.cat([features, torch.zeros(batch, frames, bins)], dim=1),
+            torch.cat([mask, torch.zeros(batch, frames, dtype=mask.dtype)], dim=1))
+
+
 def test_training_batchnorm_statistics_ignore_padding():
     """Every BatchNorm in training mode (the convolutional front end's and the RNNs') normalizes with real frames
     only: extra padding changes neither the outputs nor the running statistics."""
@@ -101,22 +108,16 @@ def test_training_batchnorm_statistics_ignore_padding():
     model = DeepSpeech2ForCTC(tiny(conv_channels=(2, 2))).train()
     twin = copy.deepcopy(model)
     features, mask = padded_batch([30, 30])
-    padded_features = torch.cat([features, torch.zeros(2, 20, 33)], dim=1)
-    padded_mask = torch.cat([mask, torch.zeros(2, 20, dtype=torch.long)], dim=1)
     torch.testing.assert_close(
-        model(padded_features, attention_mask=padded_mask).logits[:, :15],
-        twin(features, attention_mask=mask).logits,
+        model(*more_padding(features, mask, 20)).logits[:, :15], twin(features, attention_mask=mask).logits,
         atol=1e-4, rtol=0,
     )
     for name, buffer in model.named_buffers():
         torch.testing.assert_close(buffer, dict(twin.named_buffers())[name], atol=1e-5, rtol=0, msg=name)
     # utterances of different lengths: padding the batch further changes nothing either
     features, mask = padded_batch([30, 22])
-    longer_features = torch.cat([features, torch.zeros(2, 25, 33)], dim=1)
-    longer_mask = torch.cat([mask, torch.zeros(2, 25, dtype=torch.long)], dim=1)
     torch.testing.assert_close(
-        model(longer_features, attention_mask=longer_mask).logits[:, :15],
-        twin(features, attention_mask=mask).logits,
+        model(*more_padding(features, mask, 25)).logits[:, :15], twin(features, attention_mask=mask).logits,
         atol=1e-4, rtol=0,
     )
 

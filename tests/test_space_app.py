@@ -233,17 +233,26 @@ def test_browser_keeps_the_synthetic_speech_notice_at_the_top(browser, app_url):
 
 
 
+def _start_recording(browser, app_url: str, tab_name: str, audio_id: str) -> None:
+    """Open the app, switch to `tab_name` and press record on the `#audio_id` microphone (Chromium's fake device)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(app_url)
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[role=tab]"))
+    next(tab for tab in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if tab.text == tab_name).click()
+    record = f"#{audio_id} button.record-button"
+    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, record).is_displayed())
+    browser.find_element(By.CSS_SELECTOR, record).click()
+
+
 def test_browser_microphone_recording_is_transcribed(browser, app_url, examples):
 
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     text = examples[0][1]
-    browser.get(app_url)
-    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[role=tab]"))
-    next(tab for tab in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if tab.text == "Microphone").click()
-    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, "#microphone button.record-button").is_displayed())
-    browser.find_element(By.CSS_SELECTOR, "#microphone button.record-button").click()
+    _start_recording(browser, app_url, "Microphone", "microphone")
     time.sleep(4.5)  # the fake device loops the 2 s clip from wherever it is: record two passes
     browser.find_element(By.CSS_SELECTOR, "#microphone button.stop-button").click()
     WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#microphone audio"))
@@ -266,11 +275,7 @@ def test_browser_live_tab_shows_text_while_speaking(browser, app_url, examples):
     from selenium.webdriver.support.ui import WebDriverWait
 
     text = examples[0][1]
-    browser.get(app_url)
-    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "button[role=tab]"))
-    next(tab for tab in browser.find_elements(By.CSS_SELECTOR, "button[role=tab]") if tab.text == "Live").click()
-    WebDriverWait(browser, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, "#live-microphone button.record-button").is_displayed())
-    browser.find_element(By.CSS_SELECTOR, "#live-microphone button.record-button").click()
+    _start_recording(browser, app_url, "Live", "live-microphone")
     # Partial text appears while the (looping, 2 s) fake microphone is still recording.
     partial = WebDriverWait(browser, 20).until(
         lambda d: d.find_element(By.CSS_SELECTOR, "#live-transcript textarea").get_attribute("value")

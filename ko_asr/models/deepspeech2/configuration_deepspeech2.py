@@ -238,10 +238,22 @@ class DeepSpeech2Config(_DeepSpeech2ConfigFields):
     @property
     def conv_output_bins(self) -> int:
         """Frequency bins left after the convolutions (each pads by kernel // 2)."""
+        return self.conv_bins_after(len(self.conv_channels))
+
+    def conv_bins_after(self, num_conv_layers: int) -> int:
+        """Frequency bins after the first `num_conv_layers` convolutions."""
         bins = self.num_input_features
-        for (kernel, _), (stride, _) in zip(self.conv_kernel_sizes, self.conv_strides):
+        for (kernel, _), (stride, _) in list(zip(self.conv_kernel_sizes, self.conv_strides))[:num_conv_layers]:
             bins = conv_output_length(bins, kernel, stride)
         return bins
+
+    def output_frames(self, input_frames, num_conv_layers: int | None = None):
+        """Output (logit) frames for `input_frames` feature frames (ints or tensors): the one place the length
+        arithmetic lives; the model, its masks and the onnxruntime recognizer call it. Each convolution pads
+        `kernel // 2` frames on both sides; `num_conv_layers` stops early (the masks inside the front end)."""
+        for kernel, stride in list(zip(self.conv_kernel_sizes, self.conv_strides))[:num_conv_layers]:
+            input_frames = conv_output_length(input_frames, kernel[1], stride[1])
+        return input_frames
 
     @property
     def time_reduction(self) -> int:

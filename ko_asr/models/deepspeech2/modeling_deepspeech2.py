@@ -15,7 +15,7 @@ from transformers.modeling_utils import PreTrainedModel
 from transformers.models.wav2vec2.modeling_wav2vec2 import _compute_mask_indices
 from transformers.utils import ModelOutput
 
-from .configuration_deepspeech2 import DeepSpeech2Config, conv_output_length
+from .configuration_deepspeech2 import DeepSpeech2Config
 
 # DS2 clips activations to [0, 20] ("clipped ReLU").
 _CLIP_MAX = 20.0
@@ -233,16 +233,12 @@ class DeepSpeech2PreTrainedModel(PreTrainedModel):
     def _get_feat_extract_output_lengths(
         self, input_lengths: torch.Tensor | int, num_conv_layers: int | None = None
     ) -> torch.Tensor | int:
-        """Output (logit) frames for `input_lengths` feature frames: the one place the length arithmetic lives.
-
-        Each convolution pads `kernel // 2` frames on both sides. The per-layer frame masks, the logits length, the
-        CTC input lengths and the frame mask of the logits all come from here (`num_conv_layers` stops early, for the
-        masks inside the front end); `config.inputs_to_logits_ratio` is its asymptotic slope.
+        """Output (logit) frames for `input_lengths` feature frames ([`DeepSpeech2Config.output_frames`], where the
+        length arithmetic lives). The per-layer frame masks, the logits length, the CTC input lengths and the frame
+        mask of the logits all come from here (`num_conv_layers` stops early, for the masks inside the front end);
+        `config.inputs_to_logits_ratio` is its asymptotic slope.
         """
-        layers = zip(self.config.conv_kernel_sizes, self.config.conv_strides)
-        for kernel, stride in list(layers)[:num_conv_layers]:
-            input_lengths = conv_output_length(input_lengths, kernel[1], stride[1])
-        return input_lengths
+        return self.config.output_frames(input_lengths, num_conv_layers)
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args, **kwargs):
         """[`~transformers.PreTrainedModel.save_pretrained`], which also copies this folder's code beside the weights;
