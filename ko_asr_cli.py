@@ -84,19 +84,26 @@ Transcribe audio files with a saved model (a directory, or a Hub id already in t
 
 Output (--format), on stdout or with --output-dir one file per input named after it (speech.wav -> speech.srt):
   text  the transcript; on stdout `PATH<tab>TRANSCRIPT`, one line per file
-  json  path, text, duration, timestamps ("word", "segment" or null), words and segments with start/end seconds;
-        on stdout one object per line (JSON Lines)
+  json  path, text, duration, timestamps ("word", "segment" or null), words and segments with start/end seconds,
+        and what Whisper's guard dropped; on stdout one object per line (JSON Lines)
   srt   SubRip subtitles, one cue per segment (stdout takes one input; use --output-dir for several)
   vtt   WebVTT subtitles, likewise
 
 Timestamps: CTC models (DeepSpeech2) time every word; segments are words grouped at pauses of at least 0.5 s,
-none longer than 7 s. Whisper models time segments only (word timing would need alignment heads): their json
-`words` is null. Other seq2seq models give no times: one segment spans the file.
+none longer than 7 s. Whisper models time words when their generation config names alignment heads (checkpoints
+from the Hub), else segments only (json `words` is null). Other seq2seq models give no times: one segment spans
+the file.
 
 Voice activity detection (Silero VAD) is on: only the speech in a file is transcribed, cut at its pauses into
 pieces of up to 20 s (--chunk-length-s if shorter; longer unbroken speech is chunked as that option says), all
 times in the file's time. A file without speech (silence, noise) gives an empty transcript instead of invented
-text. --no-vad transcribes each whole file as it is.
+text. --no-vad transcribes each whole file as it is: Whisper then runs its sequential long-form decoding over the
+whole recording (30 s windows moved by the predicted timestamps).
+
+Whisper's hallucination guard is on: windows are decoded again at higher temperatures when their text loops
+(compression ratio) or is unlikely (log-probability), skipped when Whisper's no-speech probability is high, and
+repeated n-grams, looping segments and segments that repeat the previous one are dropped; each drop is a note on
+stderr and is listed under `dropped` in json. --no-guard decodes greedily without any of it.
 
 Language model: a CTC model whose directory holds a language_model/ folder (written by `ko-asr lm build TEXT
 MODEL_DIR`) is decoded with that n-gram LM's beam search; --no-lm decodes greedily instead. --beam-width and
@@ -125,11 +132,15 @@ on stderr and exit status 2.""",
     transcribe.add_argument(
         "--chunk-length-s", type=_seconds, default=20.0,
         help="CTC models: audio longer than this is transcribed in overlapping chunks (default 20; 0 never chunks). "
-        "Whisper always uses its 30 s windows",
+        "Whisper decodes long audio sequentially in its 30 s windows",
     )
     transcribe.add_argument(
         "--no-vad", action="store_true",
         help="transcribe each whole file, silence and noise included, instead of only the speech VAD finds",
+    )
+    transcribe.add_argument(
+        "--no-guard", action="store_true",
+        help="Whisper: no hallucination guard (no thresholds, temperature fallback or repetition check)",
     )
     transcribe.add_argument(
         "--beam-width", type=_positive_int, metavar="N",

@@ -126,6 +126,7 @@ def _transcribe(args: argparse.Namespace) -> int:
 
     # Files come in through the same front door as the Space's (looked up on the module at call time).
     from . import audio_io
+    from .hallucination_guard import HallucinationGuard
     from .segmented_transcription import DEFAULT_VAD, transcribe_waveforms
     from .transcript_formats import render, timed_transcript
     from .transcription import CTCTranscriber, LongFormOptions, transcriber_for
@@ -163,13 +164,15 @@ def _transcribe(args: argparse.Namespace) -> int:
 
     # The family's own call arguments (CTC: word offsets and chunking; Whisper: language, 30 s windows, segment
     # times), as the Space uses them; the pipeline's tokenizer stands in for the processor.
-    transcriber = CTCTranscriber(asr.processor) if args.onnx else transcriber_for(asr.model, asr.tokenizer)
+    guard = None if args.no_guard else HallucinationGuard()
+    transcriber = CTCTranscriber(asr.processor) if args.onnx else transcriber_for(asr.model, asr.tokenizer, guard=guard)
     # 0 never chunks; short chunks get proportionally less context, as the pipeline needs chunks longer than both strides
     options = LongFormOptions(args.chunk_length_s or math.inf, stride_length_s=min(2.0, args.chunk_length_s / 6))
     timestamps = args.format != "text"
     if timestamps and not transcriber.word_timestamps and not args.quiet:
         print("ko-asr transcribe: note: " + (
-            "this model times segments only (Whisper has no word timing without alignment heads); json `words` is null"
+            "this model times segments only (its generation config names no alignment heads for word timing); "
+            "json `words` is null"
             if transcriber.segment_timestamps else "this model gives no timestamps; each file is one segment spanning it"
         ), file=sys.stderr)
 
@@ -199,6 +202,9 @@ def _transcribe(args: argparse.Namespace) -> int:
         for index, (path, _, seconds) in enumerate(loaded):
             transcript = timed_transcript(path, results[index], seconds, transcriber.word_timestamps,
                                           transcriber.segment_timestamps)
+            if transcript.dropped and not args.quiet:  # the guard removed text: said, never silently
+                progress.write(f"ko-asr transcribe: note: {path}: the hallucination guard dropped "
+                               + "; ".join(f"{d.text!r} ({d.reason})" for d in transcript.dropped), file=sys.stderr)
             if targets:
                 targets[path].write_text(render(transcript, args.format), encoding="utf-8")
                 written += 1

@@ -67,8 +67,9 @@ def transcribe_waveforms(
     Returns:
         `list[dict]`: per waveform, the pipeline's output shape: `text` and, when the family gives times,
         `chunks` of `{"text", "timestamp": (start_s, end_s)}` in the waveform's time (with VAD, `chunks` is always
-        present, empty when there was no speech); plus `speech`: the `(start_s, end_s)` pieces that were
-        transcribed (`[]` when VAD found no speech; `None` with VAD off).
+        present, empty when there was no speech); `dropped`: what a Whisper hallucination guard removed, as chunks
+        with a `reason` (`[]` without one); and `speech`: the `(start_s, end_s)` pieces that were transcribed (`[]`
+        when VAD found no speech; `None` with VAD off).
 
     Raises:
         ValueError: from [`speech_segments`] for a `sampling_rate` Silero VAD does not score or a waveform that is
@@ -100,18 +101,20 @@ def transcribe_waveforms(
     extra = {"decoder_kwargs": decoder_kwargs} if decoder_kwargs and getattr(asr, "type", None) == "ctc_with_lm" else {}
     outputs: dict[int, dict[str, Any]] = {}
     for members in groups.values():
-        inputs = [{"raw": pieces[number][2], "sampling_rate": sampling_rate} for number in members]
-        outputs.update(zip(members, asr(inputs, **calls[members[0]], **extra)))
+        found = transcriber.run_pipeline(asr, [pieces[number][2] for number in members], calls[members[0]],
+                                         sampling_rate, extra)
+        outputs.update(zip(members, found))
 
-    if vad is None:  # the pipeline's own results, untouched
-        return [{**outputs[index], "speech": None} for index in range(len(waveforms))]
-    results: list[dict[str, Any]] = [{"text": "", "chunks": [], "speech": chunks} for chunks in speech]
+    if vad is None:  # the model's own results (and what a guard dropped), in the recording's time already
+        return [{"dropped": [], **outputs[index], "speech": None} for index in range(len(waveforms))]
+    results: list[dict[str, Any]] = [{"text": "", "chunks": [], "dropped": [], "speech": chunks} for chunks in speech]
     texts: list[list[str]] = [[] for _ in waveforms]
     for number, (index, offset, _) in enumerate(pieces):  # pieces are in time order within each waveform
         output = outputs[number]
         if text := output["text"].strip():
             texts[index].append(text)
         results[index]["chunks"].extend(_shifted(chunk, offset) for chunk in output.get("chunks", []))
+        results[index]["dropped"].extend(_shifted(chunk, offset) for chunk in output.get("dropped", []))
     for result, parts in zip(results, texts):
         result["text"] = " ".join(parts)
     return results

@@ -1,9 +1,9 @@
 """Timed transcripts and the files they are written to: JSON, SubRip (`.srt`) and WebVTT (`.vtt`).
 
 An `automatic-speech-recognition` pipeline result holds `text` and, when asked for timestamps, `chunks` of
-`{"text", "timestamp": (start, end)}`: words for CTC models (`return_timestamps="word"`), segments for Whisper
-(`return_timestamps=True`; word times would need alignment heads). [`timed_transcript`] turns either into one
-[`TimedTranscript`], grouping CTC words into segments at pauses, and the writers render it.
+`{"text", "timestamp": (start, end)}`: words for CTC models (`return_timestamps="word"`) and for Whisper models with
+alignment heads, segments for other Whisper models (`ko_asr.whisper_long_form`). [`timed_transcript`] turns either
+into one [`TimedTranscript`], grouping words into segments at pauses, and the writers render it.
 
 SRT and VTT are written here rather than through a subtitle library: a cue is an index (SRT), a
 `start --> end` line and text, so the writers are a few lines, and the project keeps no dependency for them. Pure
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 #: A silence at least this long between two words starts a new segment (a subtitle cue): about twice the gap
 #: between words of one phrase in conversational speech, so segments break where a speaker pauses.
@@ -36,6 +36,17 @@ class TimedText:
     end: float
 
 
+@dataclass(frozen=True)
+class DroppedText:
+    """Text Whisper's hallucination guard removed (`ko_asr.hallucination_guard`), with its times when it had some
+    (`None` otherwise) and the `reason`."""
+
+    text: str
+    start: float | None
+    end: float | None
+    reason: str
+
+
 @dataclass
 class TimedTranscript:
     """One file's transcript with its timings.
@@ -48,6 +59,7 @@ class TimedTranscript:
             (Whisper) or `None` (other models: one segment spans the whole file).
         words (`list[TimedText]` or `None`): word times; `None` when the model gives none.
         segments (`list[TimedText]`): the cues of SRT and VTT.
+        dropped (`list[DroppedText]`): what the hallucination guard removed (empty without a guard).
     """
 
     path: str
@@ -56,14 +68,22 @@ class TimedTranscript:
     timestamps: str | None
     words: list[TimedText] | None
     segments: list[TimedText]
+    dropped: list[DroppedText] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict; times rounded to milliseconds."""
-        timed = lambda items: [{**asdict(t), "start": round(t.start, 3), "end": round(t.end, 3)} for t in items]  # noqa: E731
+        def timed(items):
+            return [{**asdict(t), "start": _rounded(t.start), "end": _rounded(t.end)} for t in items]
+
         return {
             "path": self.path, "text": self.text, "duration": round(self.duration, 3), "timestamps": self.timestamps,
             "words": None if self.words is None else timed(self.words), "segments": timed(self.segments),
+            "dropped": timed(self.dropped),
         }
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
 
 
 def _times(chunks: Sequence[dict], duration: float) -> list[TimedText]:
@@ -114,13 +134,14 @@ def timed_transcript(
     """
     text = " ".join(result["text"].split())
     chunks = result.get("chunks") or []
+    dropped = [DroppedText(" ".join(str(d["text"]).split()), *d["timestamp"], d["reason"]) for d in result.get("dropped", [])]
     if word_timestamps:
         words = _times(chunks, duration)
-        return TimedTranscript(path, text, duration, "word", words, group_words(words))
+        return TimedTranscript(path, text, duration, "word", words, group_words(words), dropped)
     if segment_timestamps and (chunks or not text):  # nothing said (VAD found no speech): no segments, same kind
-        return TimedTranscript(path, text, duration, "segment", None, _times(chunks, duration))
+        return TimedTranscript(path, text, duration, "segment", None, _times(chunks, duration), dropped)
     whole = [TimedText(text, 0.0, duration)] if text else []
-    return TimedTranscript(path, text, duration, None, None, whole)
+    return TimedTranscript(path, text, duration, None, None, whole, dropped)
 
 
 def _clock(seconds: float, separator: str) -> str:
@@ -161,6 +182,6 @@ def render(transcript: TimedTranscript, output_format: str, with_path: bool = Fa
 
 
 __all__ = [
-    "EXTENSIONS", "FORMATS", "MAX_SEGMENT_SECONDS", "PAUSE_SECONDS", "TimedText", "TimedTranscript", "group_words",
+    "DroppedText", "EXTENSIONS", "FORMATS", "MAX_SEGMENT_SECONDS", "PAUSE_SECONDS", "TimedText", "TimedTranscript", "group_words",
     "render", "timed_transcript", "to_srt", "to_vtt",
 ]

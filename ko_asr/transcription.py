@@ -17,7 +17,8 @@ import torch
 from transformers.modeling_outputs import BaseModelOutput
 
 from .data.collators import CTCCollator, Seq2SeqCollator, SpeechBatch
-from .whisper import WHISPER_WINDOW_SECONDS
+from .hallucination_guard import HallucinationGuard
+from .whisper_long_form import has_alignment_heads, segment_chunks, segments_text, transcribe_whisper
 
 if TYPE_CHECKING:  # inference never augments: it need not load the effects' libraries (pedalboard, ...)
     from .data.augment import WaveformAugmenter
@@ -91,6 +92,13 @@ class BatchTranscriber:
         """Arguments of an `automatic-speech-recognition` pipeline call on `seconds` of audio; `timestamps` asks for
         the finest times the family gives in the output's `chunks` (words, else segments, else none)."""
         return {}
+
+    def run_pipeline(self, asr, waveforms: list[np.ndarray], call: dict[str, Any], sampling_rate: int,
+                     extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Outputs of the pipeline `asr` on `waveforms` with the arguments `call` (from [`pipeline_kwargs`]) and
+        `extra` (beam search settings): one pipeline call, which batches them by the pipeline's `batch_size`."""
+        inputs = [{"raw": waveform, "sampling_rate": sampling_rate} for waveform in waveforms]
+        return list(asr(inputs, **call, **(extra or {})))
 
     @torch.no_grad()
     def transcribe_waveform(self, model, waveform: np.ndarray) -> str:
@@ -190,36 +198,49 @@ class CTCTranscriber(BatchTranscriber):
 @dataclass
 class Seq2SeqTranscriber(BatchTranscriber):
     """Encoder-decoder models (Whisper): the teacher-forced loss pass, then `generate` from that pass's encoder states
-    (one encoder pass per batch).
+    (one encoder pass per batch); with a `guard`, `generate` from the features with the guard's thresholds and
+    temperature fallback (its no-speech gate runs the model on the features), then the guard's repetition check.
+
+    Whisper recordings go through [`transcribe_whisper`] rather than the pipeline: sequential long-form decoding
+    past 30 s, segment times from `generate` itself, and word times where the model has alignment heads.
 
     Args:
         decoder_start_token_id (`int`): the model's `decoder_start_token_id` (dropped from the labels, which the model
             shifts right itself).
+        language_prompts (`bool`): Whisper takes a language and task in `generate`; other seq2seq models do not.
+        segment_timestamps (`bool`): the model predicts segment timestamp tokens (Whisper).
+        word_timestamps (`bool`): the model's generation config names cross-attention alignment heads, so it gives
+            word times (Hub Whisper checkpoints; not one initialized at random).
+        guard ([`HallucinationGuard`], *optional*): Whisper's hallucination guard; `None` decodes greedily, as
+            trained.
     """
 
     decoder_start_token_id: int = 0
-    #: Whisper takes a language and task in `generate`; other seq2seq models do not.
     language_prompts: bool = True
-    #: Whisper predicts segment timestamp tokens. Word times would need its cross-attention alignment heads, which a
-    #: fine-tuned or randomly initialized checkpoint does not name, so segments are the finest it gives here.
     segment_timestamps: bool = False
+    word_timestamps: bool = False
+    guard: HallucinationGuard | None = None
 
     def collator(self, augment: WaveformAugmenter | None = None) -> Seq2SeqCollator:
         return Seq2SeqCollator(self.processor, self.decoder_start_token_id, augment)
 
     def pipeline_kwargs(self, seconds: float, options: LongFormOptions, timestamps: bool = False) -> dict[str, Any]:
-        """Whisper: a fixed language (no detection), 30 s windows past its input length and, on request, segment
-        timestamps; other seq2seq models: a plain call."""
-        kwargs: dict[str, Any] = {}
-        if self.language_prompts:
-            kwargs["generate_kwargs"] = {"language": options.language, "task": "transcribe"}
-        if timestamps and self.segment_timestamps:
-            kwargs["return_timestamps"] = True
-        if self.language_prompts and seconds > WHISPER_WINDOW_SECONDS:
-            # The pipeline calls chunking "experimental" for seq2seq models; 30 s windows merged on their overlaps
-            # are deliberate here (tests/test_serving_service.py), so the per-call warning is silenced.
-            kwargs.update(chunk_length_s=WHISPER_WINDOW_SECONDS, ignore_warning=True)
-        return kwargs
+        """Whisper: the arguments of [`transcribe_whisper`] (a fixed language, no detection; timestamps on request);
+        other seq2seq models: a plain pipeline call."""
+        if not self.language_prompts:
+            return {}
+        return {"language": options.language, "timestamps": timestamps and self.segment_timestamps}
+
+    def run_pipeline(self, asr, waveforms: list[np.ndarray], call: dict[str, Any], sampling_rate: int,
+                     extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Whisper: [`transcribe_whisper`] on the pipeline's model and processor parts, `batch_size` recordings at a
+        time; other seq2seq models: the pipeline."""
+        if not self.language_prompts:
+            return super().run_pipeline(asr, waveforms, call, sampling_rate, extra)
+        return transcribe_whisper(
+            asr.model, asr.feature_extractor, asr.tokenizer, waveforms, call["language"], call["timestamps"],
+            self.guard, batch_size=getattr(asr, "_batch_size", None) or 1, sampling_rate=sampling_rate,
+        )
 
     @torch.no_grad()
     def transcribe(self, model, inputs: dict[str, torch.Tensor]) -> BatchTranscription:
@@ -228,20 +249,38 @@ class Seq2SeqTranscriber(BatchTranscriber):
         if labels is not None:
             outputs = model(input_features=features, labels=labels)
             loss = outputs.loss.item()
-            source = {"encoder_outputs": BaseModelOutput(last_hidden_state=outputs.encoder_last_hidden_state)}
-        generated = model.generate(**source, return_dict_in_generate=True, **self.generate_kwargs)
-        return BatchTranscription(self.decode(generated.sequences), loss)
+            if self.guard is None:  # the guard's no-speech gate runs the model on the features again
+                source = {"encoder_outputs": BaseModelOutput(last_hidden_state=outputs.encoder_last_hidden_state)}
+        if self.guard is None:
+            generated = model.generate(**source, return_dict_in_generate=True, **self.generate_kwargs)
+            return BatchTranscription(self.decode(generated.sequences), loss)
+        with self.guard.sampling(model.device):
+            generated = model.generate(**source, return_segments=True, **self.generate_kwargs,
+                                       **self.guard.generate_kwargs())
+        tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        texts = [
+            self.guard.filter_output({"text": segments_text(tokenizer, segments),
+                                      "chunks": segment_chunks(tokenizer, segments)}, words=False)["text"]
+            for segments in generated["segments"]
+        ]
+        return BatchTranscription(texts, loss)
 
 
 def transcriber_for(model, processor, generate_kwargs: dict[str, Any] | None = None, use_lm: bool = True,
-                    num_processes: int | None = None) -> BatchTranscriber:
-    """The [`BatchTranscriber`] of `model`'s family: seq2seq for encoder-decoder configs, CTC otherwise (with the
-    processor's language model unless `use_lm=False`)."""
+                    num_processes: int | None = None, guard: HallucinationGuard | None = None) -> BatchTranscriber:
+    """The [`BatchTranscriber`] of `model`'s family: seq2seq for encoder-decoder configs (Whisper with `guard`, when
+    given), CTC otherwise (with the processor's language model unless `use_lm=False`)."""
     if getattr(model.config, "is_encoder_decoder", False):
         whisper = getattr(model.config, "model_type", None) == "whisper"
+        generate_kwargs = dict(generate_kwargs or {})
+        if whisper:  # the language the tokenizer was saved with (no detection: a random or Korean model guesses)
+            tokenizer = getattr(processor, "tokenizer", processor)
+            language = getattr(tokenizer, "language", None) or LongFormOptions.language
+            generate_kwargs = {"language": language, "task": "transcribe", **generate_kwargs}
         return Seq2SeqTranscriber(
-            processor, dict(generate_kwargs or {}), model.config.decoder_start_token_id,
+            processor, generate_kwargs, model.config.decoder_start_token_id,
             language_prompts=whisper, segment_timestamps=whisper,
+            word_timestamps=whisper and has_alignment_heads(model), guard=guard if whisper else None,
         )
     return CTCTranscriber(processor, dict(generate_kwargs or {}), use_lm=use_lm, num_processes=num_processes)
 

@@ -11,10 +11,16 @@ No Hub access is needed: `whisper/assets/multilingual.tiktoken` holds the byte-l
 from __future__ import annotations
 
 import os
+import re
 
-from transformers import GenerationConfig, WhisperFeatureExtractor, WhisperProcessor, WhisperTokenizer
+from transformers import AddedToken, GenerationConfig, WhisperFeatureExtractor, WhisperProcessor, WhisperTokenizer
 from transformers.convert_slow_tokenizer import TikTokenConverter
 
+#: Whisper's timestamp tokens, `<|0.00|>` to `<|30.00|>` in 20 ms steps.
+TIMESTAMP_TOKEN = re.compile(r"<\|\d+\.\d\d\|>")
+#: Special tokens decoding suppresses (openai-whisper's list).
+NEVER_GENERATED = ("<|translate|>", "<|transcribe|>", "<|startoftranscript|>", "<|startofprev|>", "<|startoflm|>",
+                   "<|nospeech|>")
 #: Audio Whisper sees at once; longer input is filtered out of training and windowed at inference.
 WHISPER_WINDOW_SECONDS = 30.0
 
@@ -35,10 +41,14 @@ def offline_whisper_tokenizer(language: str = "korean", task: str = "transcribe"
     ranks_file = os.path.join(os.path.dirname(whisper.__file__), "assets", "multilingual.tiktoken")
     vocab, merges = TikTokenConverter(vocab_file=ranks_file).extract_vocab_merges_from_model(ranks_file)
     specials = sorted(encoding._special_tokens.items(), key=lambda item: item[1])
+    # Timestamp tokens (`<|0.00|>` ... `<|30.00|>`, the last ids) are added as ordinary tokens, as in the Hub
+    # checkpoints' tokenizers: the pipeline's timestamp decoding ignores anything registered as special.
+    timestamps = [t for t, _ in specials if TIMESTAMP_TOKEN.fullmatch(t)]
     tokenizer = WhisperTokenizer(
         vocab=vocab, merges=merges, language=language, task=task,
-        additional_special_tokens=[t for t, _ in specials if t != "<|endoftext|>"],
+        additional_special_tokens=[t for t, _ in specials if t != "<|endoftext|>" and t not in timestamps],
     )
+    tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in timestamps])
     wrong = [(t, i, tokenizer.convert_tokens_to_ids(t)) for t, i in specials if tokenizer.convert_tokens_to_ids(t) != i]
     if wrong:
         raise RuntimeError(f"special token ids differ from openai-whisper's: {wrong[:3]}")
@@ -68,4 +78,10 @@ def whisper_generation_config(max_length: int = 128) -> GenerationConfig:
         is_multilingual=True,
         max_length=max_length,
         begin_suppress_tokens=[220, specials["<|endoftext|>"]],
+        # openai-whisper's decoding never emits the task and prompt tokens nor `<|nospeech|>`, whose probability
+        # is only read for the no-speech gate (`DecodingTask._get_suppress_tokens`), and lets the first timestamp
+        # be at most 1 s (`max_initial_timestamp`), as the Hub checkpoints' generation configs do.
+        suppress_tokens=[specials[t] for t in NEVER_GENERATED],
+        prev_sot_token_id=specials["<|startofprev|>"],
+        max_initial_timestamp_index=50,
     )

@@ -8,7 +8,8 @@ Writes `comparison.md`, `comparison.json`, `cer_by_split.png` and, with `--noise
 re-runs the first split under each condition: ko_asr's held-out real noise recordings (`ko_asr/assets/noise/clips/
 eval`, never used in training) at 20/10/5/0 dB, the held-out measured rooms (`rir/eval`), and a telephone channel;
 it counts the characters each model emits on silence, faint room noise and each held-out noise recording alone (with
-`--vad`, also behind a VAD gate that transcribes a clip whole when it finds any speech in it); and
+`--vad`, also behind a VAD gate that transcribes a clip whole when it finds any speech in it; for Whisper models also
+with the hallucination guard of `ko_asr.hallucination_guard`, and with VAD + guard); and
 it scores the 11 real Korean clips in `tests/data/real_korean_speech`, clean and at 10 dB. `--vad true` gates every
 utterance and probe with voice activity detection, as `ko-asr transcribe` and the Space do.
 """
@@ -19,7 +20,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,8 +45,10 @@ from ko_asr.data.noise_bank import (  # noqa: E402
 )
 from ko_asr.data.sources import load_corpus  # noqa: E402
 from ko_asr.evaluation import evaluate_dataset, load_asr_model, measure_peak_rss  # noqa: E402
+from ko_asr.hallucination_guard import HallucinationGuard  # noqa: E402
 from ko_asr.metrics import METRICS  # noqa: E402
 from ko_asr.text.policy import TranscriptPolicy  # noqa: E402
+from ko_asr.transcription import Seq2SeqTranscriber  # noqa: E402
 from ko_asr.vad import speech_segments  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -202,12 +205,15 @@ def main(argv: list[str] | None = None) -> dict:
                 elapsed = time.perf_counter() - start
             audio_seconds = float(sum(column(dataset, "duration")))
             entry["splits"][split] = {**metrics, "cpu_rtf": elapsed / audio_seconds, "peak_rss_growth_mib": memory.peak_mib}
-        # the model alone (the goal: blanks from the model itself), and with the VAD gate in front when asked
-        entry["hallucination_chars"] = {name: emitted_characters(transcriber, model, wave, False)
-                                        for name, wave in probes.items()}
+        # the model alone (the goal: blanks from the model itself), and with the VAD gate in front when asked; Whisper
+        # also with its hallucination guard (decoding thresholds, temperature fallback, repetition check)
+        guarded = replace(transcriber, guard=HallucinationGuard()) if isinstance(transcriber, Seq2SeqTranscriber) else None
+        gates = {"hallucination_chars": (transcriber, False), "hallucination_chars_guard": (guarded, False)}
         if args.vad:
-            entry["hallucination_chars_vad"] = {name: emitted_characters(transcriber, model, wave, True)
-                                                for name, wave in probes.items()}
+            gates.update(hallucination_chars_vad=(transcriber, True), hallucination_chars_vad_guard=(guarded, True))
+        for key, (probe_transcriber, vad) in gates.items():
+            entry[key] = None if probe_transcriber is None else {
+                name: emitted_characters(probe_transcriber, model, wave, vad) for name, wave in probes.items()}
         if args.noise_sweep:
             first = next(iter(splits))
 
@@ -241,16 +247,19 @@ def main(argv: list[str] | None = None) -> dict:
                   "| clean | " + " | ".join(f"{e['clean_cer']:.4f}" for e in results["models"].values()) + " |"]
         for condition in next(iter(results["models"].values()))["conditions"]:
             lines.append(f"| {condition} | " + " | ".join(f"{e['conditions'][condition]:.4f}" for e in results["models"].values()) + " |")
-    columns = [(name, "hallucination_chars") for name in names]
-    if args.vad:
-        columns += [(f"{name} + VAD", "hallucination_chars_vad") for name in names]
-    lines += ["", "Characters emitted on input without speech (should be 0): the model alone"
-              + (", and behind the VAD gate" if args.vad else "") + ":",
-              "", "| input | " + " | ".join(c for c, _ in columns) + " |", "|---|" + "---:|" * len(columns)]
     entries = list(results["models"].values())
+    gates = [("", "hallucination_chars"), (" + guard", "hallucination_chars_guard")]
+    if args.vad:
+        gates += [(" + VAD", "hallucination_chars_vad"), (" + VAD + guard", "hallucination_chars_vad_guard")]
+    # (column title, entry, key); the guard columns only for the models it applies to (Whisper)
+    columns = [(name + suffix, entry, key) for suffix, key in gates for name, entry in zip(names, entries)
+               if entry[key] is not None]
+    lines += ["", "Characters emitted on input without speech (should be 0): the model alone"
+              + (", behind the VAD gate" if args.vad else "") + " and, for Whisper, with its hallucination guard:",
+              "", "| input | " + " | ".join(c for c, _, _ in columns) + " |", "|---|" + "---:|" * len(columns)]
     for probe in probes:
-        cells = [str(entries[i % len(entries)][key][probe]) for i, (_, key) in enumerate(columns)]
-        lines.append(f"| {probe} | " + " | ".join(cells) + " |")
+        lines.append(f"| {probe} | " + " | ".join(str(entry[key][probe]) for _, entry, key in columns) + " |")
+    lines.append("| **total** | " + " | ".join(str(sum(entry[key].values())) for _, entry, key in columns) + " |")
     lines += goal_rows(results, args.snrs)
     results["vad"] = args.vad
     (output / "comparison.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

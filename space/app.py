@@ -6,6 +6,7 @@ All model logic is in `ko_asr.serving`; this file only wires widgets. Settings (
     KO_ASR_DEVICE              device the models run on (`cpu`, `cuda`, `cuda:1`; default: cuda when available)
     KO_ASR_MAX_AUDIO_SECONDS   longest accepted input (default 600)
     KO_ASR_VAD                 0 transcribes whole inputs; by default only the speech voice activity detection finds
+    KO_ASR_WHISPER_GUARD       0 turns Whisper's hallucination guard off (thresholds, fallback, repetition check)
     KO_ASR_CONCURRENCY         requests transcribed at once (default 2); the rest wait in Gradio's queue
     KO_ASR_EXAMPLES_CORPUS     synthetic corpus for example clips (default: bundled examples/, else ../data/synthetic-demo)
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import html
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 import gradio as gr
@@ -26,6 +28,7 @@ from ko_asr.serving import (
     export_examples,
     find_models,
 )
+from ko_asr.transcript_formats import render
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -37,7 +40,8 @@ NO_MODEL_HELP = (
 )
 ABOUT = (
     "# ko_asr: Korean speech recognition\n"
-    "Upload a file or record yourself, pick a model, and read the transcript with word timings. "
+    "Upload a file or record yourself, pick a model, and read the transcript with word or segment timings "
+    "(and download them as subtitles). "
     "Give the reference text to see the character error rate (CER)."
 )
 # A box in the page flow under the title, not a toast: it stays, and toasts (top right) never cover it.
@@ -68,52 +72,75 @@ def error_box(message: str) -> str:
     return f'<div role="alert" style="{ERROR_STYLE}"><strong>Error:</strong> {html.escape(message)}</div>'
 
 
+def _run(service: TranscriptionService, model_label, audio, reference, decoding, hotwords):
+    """One request through the service: the `Transcription`, and `(transcript, cer, timestamps, details)` as the
+    widgets show them; bad input raises `gr.Error`."""
+    try:
+        result = service.transcribe(
+            model_label, audio, reference, decoding=DECODINGS.get(decoding, decoding or "lm"), hotwords=hotwords
+        )
+    except InvalidInputError as error:
+        raise gr.Error(str(error)) from None
+    cer = "" if result.cer is None else f"{100 * result.cer:.1f}%"
+    words = [[word, round(start, 2), round(end, 2)] for word, start, end in result.words]
+    details = (
+        f"{result.audio_seconds:.1f} s of audio in {result.processing_seconds:.2f} s with `{result.model}` "
+        f"on {service.cache.device}"
+        + ("" if result.has_word_timestamps else
+           " (segment times: word timings come from CTC models such as DeepSpeech2, and from Whisper checkpoints "
+           "with alignment heads)" if words else " (this model gives no timestamps)")
+    )
+    if result.no_speech:  # said in words: an empty transcript box reads like a failure
+        details = (f"**{NO_SPEECH}**: voice activity detection found none in {result.audio_seconds:.1f} s of "
+                   "audio, so nothing was transcribed.")
+    else:  # the model ran: how it decoded, and what of the request's decoding choice it could not follow
+        details += f"\n\ndecoding: {result.decoding}"
+        if result.hotwords:
+            details += " with hotwords " + ", ".join(result.hotwords)
+        details += "".join(f"\n\n_Note: {note}._" for note in result.notes)
+    return result, (result.text, cer, words, details)
+
+
 def _transcribe(service: TranscriptionService):
-    """The API endpoints' function: `(transcript, cer, words, details)`; bad input raises `gr.Error`, which API
-    clients receive as the error message. `decoding` is a radio choice (`"language model"`, `"greedy"`; the service's
-    `"lm"` too) and `hotwords` a comma-separated string; both have defaults, so three-argument callers still work."""
+    """The API endpoints' function: `(transcript, cer, timestamps, details)` (timestamps: word or segment rows);
+    bad input raises `gr.Error`, which API clients receive as the error message. `decoding` is a radio choice
+    (`"language model"`, `"greedy"`; the service's `"lm"` too) and `hotwords` a comma-separated string; both have
+    defaults, so three-argument callers still work."""
 
     def transcribe(model_label, audio, reference, decoding="language model", hotwords=None):
-        try:
-            result = service.transcribe(
-                model_label, audio, reference, decoding=DECODINGS.get(decoding, decoding or "lm"), hotwords=hotwords
-            )
-        except InvalidInputError as error:
-            raise gr.Error(str(error)) from None
-        cer = "" if result.cer is None else f"{100 * result.cer:.1f}%"
-        words = [[word, round(start, 2), round(end, 2)] for word, start, end in result.words]
-        details = (
-            f"{result.audio_seconds:.1f} s of audio in {result.processing_seconds:.2f} s with `{result.model}` "
-            f"on {service.cache.device}"
-            + ("" if result.has_word_timestamps else " (word timings come from CTC models such as DeepSpeech2)")
-        )
-        if result.no_speech:  # said in words: an empty transcript box reads like a failure
-            details = (f"**{NO_SPEECH}**: voice activity detection found none in {result.audio_seconds:.1f} s of "
-                       "audio, so nothing was transcribed.")
-        else:  # the model ran: how it decoded, and what of the request's decoding choice it could not follow
-            details += f"\n\ndecoding: {result.decoding}"
-            if result.hotwords:
-                details += " with hotwords " + ", ".join(result.hotwords)
-            details += "".join(f"\n\n_Note: {note}._" for note in result.notes)
-        return result.text, cer, words, details
+        return _run(service, model_label, audio, reference, decoding, hotwords)[1]
 
     return transcribe
 
 
-def _transcribe_in_page(service: TranscriptionService):
-    """The buttons' function: the API's outputs plus the error box, which shows the message instead of raising
-    (the previous results are cleared, so they are not taken for this input's)."""
-    transcribe = _transcribe(service)
+def subtitle_files(transcript, directory: Path) -> list[str]:
+    """`transcript` (a `TimedTranscript`) written as `transcript.srt` and `transcript.vtt` in a new folder under
+    `directory`, for the download box; none when it has no segments."""
+    if transcript is None or not transcript.segments:
+        return []
+    folder = Path(tempfile.mkdtemp(dir=directory))
+    paths = []
+    for output_format in ("srt", "vtt"):
+        path = folder / f"transcript.{output_format}"
+        path.write_text(render(transcript, output_format), encoding="utf-8")
+        paths.append(str(path))
+    return paths
+
+
+def _transcribe_in_page(service: TranscriptionService, downloads: Path):
+    """The buttons' function: the API's outputs, the subtitle files and the error box, which shows the message
+    instead of raising (the previous results are cleared, so they are not taken for this input's)."""
 
     def transcribe_in_page(model_label, audio, reference, decoding, hotwords):
         try:
-            return (*transcribe(model_label, audio, reference, decoding, hotwords), gr.update(value="", visible=False))
+            result, shown = _run(service, model_label, audio, reference, decoding, hotwords)
+            return (*shown, subtitle_files(result.transcript, downloads) or None, gr.update(value="", visible=False))
         except gr.Error as error:
             message = error.message
         except Exception as error:  # noqa: BLE001 - a bug must still say something in the page
             logger.exception("transcription failed")
             message = f"transcription failed ({type(error).__name__}); the server log has the details"
-        return "", "", None, "", gr.update(value=error_box(message), visible=True)
+        return "", "", None, "", None, gr.update(value=error_box(message), visible=True)
 
     return transcribe_in_page
 
@@ -183,14 +210,16 @@ def build_demo(service: TranscriptionService, examples: list[tuple[str, str]] | 
         with gr.Row():
             transcript = gr.Textbox(label="Transcript", elem_id="transcript", interactive=False, scale=5)
             cer = gr.Textbox(label="CER", elem_id="cer", interactive=False, scale=1, min_width=100)
-        words = gr.Dataframe(headers=["word", "start (s)", "end (s)"], label="Word timestamps", elem_id="words", interactive=False)
+        words = gr.Dataframe(headers=["text", "start (s)", "end (s)"], label="Timestamps (words, or Whisper segments)",
+                             elem_id="words", interactive=False)
+        subtitles = gr.File(label="Subtitles (SRT, WebVTT)", file_count="multiple", elem_id="subtitles", interactive=False)
         details = gr.Markdown(label="Details", elem_id="details")
         outputs = [transcript, cer, words, details]
-        transcribe, in_page = _transcribe(service), _transcribe_in_page(service)
+        transcribe, in_page = _transcribe(service), _transcribe_in_page(service, Path(tempfile.gettempdir()))
         for button, audio, api_name in ((upload_button, upload, "transcribe"), (record_button, recording, "transcribe_microphone")):
             inputs = [model, audio, reference, decoding, hotwords]
             # One concurrency group: KO_ASR_CONCURRENCY bounds all transcriptions, from the page and the API.
-            button.click(in_page, inputs, [*outputs, error], api_visibility="private", concurrency_id="transcribe")
+            button.click(in_page, inputs, [*outputs, subtitles, error], api_visibility="private", concurrency_id="transcribe")
             # The API endpoint has no button (triggers=[]): same inputs and outputs, errors raised for clients.
             gr.on([], transcribe, inputs, outputs, api_name=api_name, concurrency_id="transcribe")
         on_chunk, on_stop = _live(service)

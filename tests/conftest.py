@@ -99,14 +99,10 @@ def bad_inputs(tmp_path, rng):
 @pytest.fixture(scope="session")
 def whisper_dir(tmp_path_factory):
     """A tiny random-weight Whisper saved with the offline processor (no Hub access)."""
-    import sys
+    from helpers import whisper_recipe
 
-    from helpers import REPO
-
-    sys.path.insert(0, str(REPO / "recipes"))
-    from finetune_whisper import TINY_RANDOM, WhisperArguments, build_model
-
-    model, processor = build_model(WhisperArguments(model_name_or_path=TINY_RANDOM))
+    recipe = whisper_recipe()
+    model, processor = recipe.build_model(recipe.WhisperArguments(model_name_or_path=recipe.TINY_RANDOM))
     model.generation_config.max_length = 24  # random weights never stop on their own; keep the test fast
     directory = tmp_path_factory.mktemp("models") / "whisper-tiny"
     model.save_pretrained(directory)

@@ -2,6 +2,7 @@
 
 import importlib.util
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,19 @@ def load_module(path: Path, name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def whisper_recipe():
+    """recipes/finetune_whisper.py as a module, without leaving recipes/ on sys.path (its evaluate.py would shadow
+    the `evaluate` package for every later import)."""
+    saved = list(sys.path)
+    try:
+        sys.path.insert(0, str(REPO / "recipes"))
+        import finetune_whisper
+
+        return finetune_whisper
+    finally:
+        sys.path[:] = saved
 
 
 def load_app_module():

@@ -160,7 +160,7 @@ def test_whisper_gives_segments_only_and_says_so(whisper_dir, clips, tmp_path, c
     code = main(["transcribe", str(whisper_dir), *paths, "--format", "json", "--output-dir", str(out), "--batch-size", "2"])
     assert code == 0
     err = capsys.readouterr().err
-    assert f"{PREFIX}note: this model times segments only (Whisper has no word timing without alignment heads)" in err
+    assert f"{PREFIX}note: this model times segments only (its generation config names no alignment heads" in err
     for path in paths:
         record = json.loads((out / f"{Path(path).stem}.json").read_text(encoding="utf-8"))
         assert record["timestamps"] == "segment" and record["words"] is None
@@ -169,6 +169,40 @@ def test_whisper_gives_segments_only_and_says_so(whisper_dir, clips, tmp_path, c
     parse_subtitles(capsys.readouterr().out, "vtt")
     main(["transcribe", str(whisper_dir), paths[0], "--format", "text"])
     assert "note:" not in capsys.readouterr().err  # plain text asks for no times
+
+
+@pytest.mark.parametrize("vad", [False, True], ids=["sequential long-form", "VAD segments"])
+def test_two_minutes_of_whisper_give_monotonic_times_inside_the_audio_in_every_format(whisper_dir, examples, tmp_path,
+                                                                                      capsys, vad):
+    """Without VAD Whisper decodes the whole recording window after window; with VAD each stretch of speech (cut at
+    pauses, at most 20 s) is decoded alone and its times shifted into the recording's. The recording: the synthetic
+    example clips with 1 s pauses, repeated to two minutes."""
+    rng = np.random.default_rng(2)
+    pause = (1e-4 * rng.standard_normal(16000)).astype(np.float32)
+    pieces, total = [], 0
+    while total < 120 * 16000:
+        for clip, _ in examples:
+            pieces += [load_audio(clip), pause]
+            total += pieces[-2].size + pause.size
+    waveform = np.concatenate(pieces)
+    path = tmp_path / "two_minutes.wav"
+    soundfile.write(path, waveform, 16000)
+    duration = waveform.size / 16000
+    out = tmp_path / "out"
+    flags = [] if vad else ["--no-vad"]
+    formats = ("json",) if vad else ("json", "srt", "vtt")  # the writers are the same either way: checked once
+    for output_format in formats:
+        assert main(["transcribe", str(whisper_dir), str(path), "--format", output_format, "--output-dir", str(out), *flags]) == 0
+    capsys.readouterr()
+    record = json.loads((out / "two_minutes.json").read_text(encoding="utf-8"))
+    assert record["duration"] == pytest.approx(duration, abs=1e-3) and record["timestamps"] == "segment"
+    spans = [(s["start"], s["end"]) for s in record["segments"]]
+    assert_timeline(spans, duration)
+    assert spans[-1][1] > duration - 30.0  # times reach the last window of the recording
+    for kind in formats[1:]:  # the guard's fallback samples under a fixed seed: every run gives the same segments
+        cues = parse_subtitles((out / f"two_minutes.{kind}").read_text(encoding="utf-8"), kind)
+        assert [(start, end) for start, end, _ in cues] == [(round(a, 3), round(b, 3)) for a, b in spans]
+        assert [text for _, _, text in cues] == [s["text"] for s in record["segments"]]
 
 
 def test_the_progress_bar_shows_on_a_terminal_unless_quiet(ctc_model, clips, capsys, monkeypatch):
@@ -228,7 +262,8 @@ def test_the_help_says_what_each_family_times():
     commands = build_parser()._subparsers._group_actions[0].choices
     text = " ".join(commands["transcribe"].format_help().split())
     assert "CTC models (DeepSpeech2) time every word" in text
-    assert "Whisper models time segments only (word timing would need alignment heads)" in text
+    assert "Whisper models time words when their generation config names alignment heads" in text
+    assert "else segments only" in text and "--no-guard" in text
     assert CLI_FORMATS == FORMATS  # the parser spells the formats out so that it imports nothing of ko_asr
 
 
@@ -269,9 +304,11 @@ def test_each_family_is_asked_for_the_times_it_has():
 
     def kwargs(is_encoder_decoder: bool, model_type: str, timestamps: bool) -> dict:
         config = SimpleNamespace(is_encoder_decoder=is_encoder_decoder, model_type=model_type, decoder_start_token_id=2)
-        return transcriber_for(SimpleNamespace(config=config), processor=None).pipeline_kwargs(5.0, LongFormOptions(), timestamps)
+        model = SimpleNamespace(config=config, generation_config=SimpleNamespace())
+        return transcriber_for(model, processor=None).pipeline_kwargs(5.0, LongFormOptions(), timestamps)
 
     assert kwargs(False, "deepspeech2", False)["return_timestamps"] == "word" == kwargs(False, "deepspeech2", True)["return_timestamps"]
-    assert kwargs(True, "whisper", True)["return_timestamps"] is True
-    assert "return_timestamps" not in kwargs(True, "whisper", False)  # plain text: Whisper decodes without time tokens
+    # Whisper: the arguments of ko_asr.whisper_long_form.transcribe_whisper
+    assert kwargs(True, "whisper", True) == {"language": "korean", "timestamps": True}
+    assert kwargs(True, "whisper", False)["timestamps"] is False  # plain text: Whisper decodes without time tokens
     assert "return_timestamps" not in kwargs(True, "bart", True)

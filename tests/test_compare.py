@@ -57,6 +57,10 @@ def test_compare_two_model_families_with_noise_sweep(tmp_path):
         # silence, faint room noise and each of the 6 held-out noise recordings alone
         assert len(entry["hallucination_chars"]) == 8 and "silence (3 s)" in entry["hallucination_chars"]
     assert {"DeepSpeech2ForCTC", "WhisperForConditionalGeneration"} == {e["type"] for e in data["models"].values()}
+    # Whisper's hallucination guard: counted on the same probes for Whisper, not applicable to the CTC model
+    whisper_entry = data["models"][str(tmp_path / "whisper")]
+    assert data["models"][str(ds2)]["hallucination_chars_guard"] is None
+    assert set(whisper_entry["hallucination_chars_guard"]) == set(whisper_entry["hallucination_chars"])
     parameters = {str(ds2): sum(p.numel() for p in DeepSpeech2ForCTC.from_pretrained(ds2).parameters()),
                   str(tmp_path / "whisper"): sum(p.numel() for p in whisper.parameters())}
     assert {path: entry["parameters"] for path, entry in data["models"].items()} == parameters
@@ -70,6 +74,12 @@ def test_compare_two_model_families_with_noise_sweep(tmp_path):
         assert (output / name).stat().st_size > 100
     assert "eval_other" in (output / "comparison.md").read_text()
     # one robustness table with both models side by side, and the goals with the measured ratios
+    header = next(line for line in table.splitlines() if line.startswith("| input | "))
+    assert header == "| input | ds2 | whisper | whisper + guard |"
+    totals = next(line for line in table.splitlines() if line.startswith("| **total** | "))
+    assert totals == "| **total** | " + " | ".join(str(sum(counts.values())) for counts in (
+        data["models"][str(ds2)]["hallucination_chars"], whisper_entry["hallucination_chars"],
+        whisper_entry["hallucination_chars_guard"])) + " |"
     for line in ("| noise 10 dB | ", "| reverberant | ", "| telephone | ", "| real speech | ", "| silence (3 s) | ",
                  "| CER at 10 dB / clean ≤ 1.5 | ", "| characters on silence and noise alone = 0 (model alone) | "):
         assert line in table

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import torch
-from helpers import REPO
+from helpers import REPO, whisper_recipe
 from peft import PeftModel
 from safetensors.numpy import load_file
 from transformers import WhisperForConditionalGeneration, pipeline
@@ -16,20 +16,7 @@ from ko_asr.data import generate_synthetic_corpus
 from ko_asr.lora import ADAPTER_DIR, LoraOptions, apply_lora, save_model
 
 
-def _whisper_recipe():
-    """recipes/finetune_whisper.py as a module, without leaving recipes/ on sys.path (its evaluate.py would shadow
-    the `evaluate` package for every later import)."""
-    saved = list(sys.path)
-    try:
-        sys.path.insert(0, str(REPO / "recipes"))
-        import finetune_whisper
-
-        return finetune_whisper
-    finally:
-        sys.path[:] = saved
-
-
-recipe = _whisper_recipe()
+recipe = whisper_recipe()
 TINY_RANDOM, WhisperArguments, build_model = recipe.TINY_RANDOM, recipe.WhisperArguments, recipe.build_model
 
 

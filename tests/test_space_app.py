@@ -112,6 +112,20 @@ def test_no_speech_is_said_in_words_not_left_blank(service, tmp_path):
     assert details.startswith(f"**{app.NO_SPEECH}**: voice activity detection found none in 2.0 s of audio")
 
 
+def test_the_page_offers_the_timed_transcript_as_srt_and_vtt(service, examples, tmp_path):
+    app = load_app_module()
+    clip, text = examples[0]
+    outputs = app._transcribe_in_page(service, tmp_path)("memorized (deepspeech2)", clip, text, "greedy", "")
+    transcript, _, words, _, files, _ = outputs
+    assert transcript == text and [Path(f).name for f in files] == ["transcript.srt", "transcript.vtt"]
+    srt = Path(files[0]).read_text(encoding="utf-8")
+    assert srt.startswith("1\n00:00:") and " --> " in srt and all(word in srt for word in text.split())
+    assert Path(files[1]).read_text(encoding="utf-8").startswith("WEBVTT\n\n00:00:")
+    assert len(words) == len(text.split())  # word rows: a CTC model times words
+    # an error clears the previous files, as it clears the other outputs
+    assert app._transcribe_in_page(service, tmp_path)("memorized (deepspeech2)", None, "", "greedy", "")[4] is None
+
+
 # ---------------------------------------------------------------- a real browser
 
 
@@ -155,6 +169,9 @@ def test_browser_upload_shows_transcript_and_cer(browser, app_url, examples):
     assert _wait_for_value(browser, "#cer textarea") == "0.0%"
     table = browser.find_element(By.CSS_SELECTOR, "#words").text
     assert all(word in table for word in text.split())
+    # the timed transcript as subtitle files to download
+    WebDriverWait(browser, 30).until(lambda d: "transcript.vtt" in d.find_element(By.CSS_SELECTOR, "#subtitles").text)
+    assert "transcript.srt" in browser.find_element(By.CSS_SELECTOR, "#subtitles").text
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOTS / "space_upload.png"))
 

@@ -18,7 +18,9 @@ from ..models.deepspeech2 import DeepSpeech2Processor
 from ..segmented_transcription import transcribe_waveform
 from ..streaming import StreamingRecognizer
 from ..text import MalformedTranscriptError
+from ..hallucination_guard import HallucinationGuard
 from ..text.policy import TranscriptPolicy
+from ..transcript_formats import TimedTranscript, timed_transcript
 from ..transcription import LongFormOptions, transcriber_for
 from ..vad import VadOptions
 from .audio_input import InvalidInputError, from_array, read_audio_file, validate_waveform
@@ -27,6 +29,7 @@ from .registry import ModelCache, ModelSource, can_stream
 
 MAX_SECONDS_ENV = "KO_ASR_MAX_AUDIO_SECONDS"
 VAD_ENV = "KO_ASR_VAD"
+GUARD_ENV = "KO_ASR_WHISPER_GUARD"
 #: `TranscriptionService.transcribe`'s `decoding` values: the model's language model (beam search), or greedy.
 DECODINGS = ("lm", "greedy")
 
@@ -37,13 +40,16 @@ class ServiceConfig:
 
     Args:
         max_seconds: Longest accepted input (default 10 minutes; `$KO_ASR_MAX_AUDIO_SECONDS` overrides).
-        chunk_length_s: Inputs longer than this go through the pipeline's chunking with `stride_length_s` of context
-            on each side, so memory stays flat in the input length. Whisper always uses its own 30 s windows.
+        chunk_length_s: CTC inputs longer than this go through the pipeline's chunking with `stride_length_s` of
+            context on each side, so memory stays flat in the input length. Whisper decodes long inputs sequentially
+            in its own 30 s windows.
         stride_length_s: See `chunk_length_s`.
         whisper_language: Language Whisper models transcribe in (no language detection: this is a Korean demo).
         vad: Transcribe only the speech that voice activity detection (Silero VAD, `ko_asr.vad`) finds, cut at
             pauses: silence and noise without speech give an empty transcript instead of invented text. `False`
             transcribes the whole input (`$KO_ASR_VAD=0` in the environment).
+        whisper_guard: Whisper models decode with the hallucination guard (`ko_asr.hallucination_guard`); `False`
+            decodes greedily without it (`$KO_ASR_WHISPER_GUARD=0`).
     """
 
     max_seconds: float = 600.0
@@ -51,6 +57,7 @@ class ServiceConfig:
     stride_length_s: float = 2.0
     whisper_language: str = "korean"
     vad: bool = True
+    whisper_guard: bool = True
 
     @property
     def long_form(self) -> LongFormOptions:
@@ -61,19 +68,29 @@ class ServiceConfig:
         """The detection settings, or `None` when VAD is off."""
         return VadOptions() if self.vad else None
 
+    @property
+    def guard(self) -> HallucinationGuard | None:
+        """Whisper's guard settings, or `None` when it is off."""
+        return HallucinationGuard() if self.whisper_guard else None
+
     @classmethod
     def from_env(cls) -> ServiceConfig:
-        vad = os.environ.get(VAD_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
-        return cls(max_seconds=float(os.environ.get(MAX_SECONDS_ENV, cls.max_seconds)), vad=vad)
+        def flag(name: str) -> bool:
+            return os.environ.get(name, "1").strip().lower() not in ("0", "false", "no", "off")
+
+        return cls(max_seconds=float(os.environ.get(MAX_SECONDS_ENV, cls.max_seconds)), vad=flag(VAD_ENV),
+                   whisper_guard=flag(GUARD_ENV))
 
 
 @dataclass
 class Transcription:
-    """One request's result. `words` holds `(word, start_s, end_s)` when the model gives word times (CTC models:
-    `has_word_timestamps`); `cer` is set when a reference was given; `no_speech` says that voice activity detection
-    found no speech, so the model was not run and `text` is empty. `decoding` says how the transcript was decoded
-    (`"LM beam search (syllable 5-gram, beam 32)"`, `"greedy"`, ...); `notes` say where a request's decoding choice or
-    hotwords could not be followed (a model without a language model, hotwords with greedy decoding)."""
+    """One request's result. `words` holds `(text, start_s, end_s)` per word when the model gives word times (CTC
+    models, Whisper with alignment heads: `has_word_timestamps`), else per segment (Whisper), else nothing;
+    `transcript` is the same as a [`TimedTranscript`] for the SRT/VTT writers. `cer` is set when a reference was
+    given; `no_speech` says that voice activity detection found no speech, so the model was not run and `text` is
+    empty. `decoding` says how the transcript was decoded (`"LM beam search (syllable 5-gram, beam 32)"`,
+    `"greedy"`, ...); `notes` say where a request's decoding choice or hotwords could not be followed (a model
+    without a language model, hotwords with greedy decoding) and what Whisper's hallucination guard dropped."""
 
     text: str
     model: str
@@ -81,6 +98,7 @@ class Transcription:
     processing_seconds: float
     has_word_timestamps: bool = False
     words: list[tuple[str, float, float]] = field(default_factory=list)
+    transcript: TimedTranscript | None = None
     cer: float | None = None
     no_speech: bool = False
     decoding: str = "greedy"
@@ -144,22 +162,28 @@ class TranscriptionService:
             notes.append("hotwords ignored: " + ("greedy decoding does not use them" if decoding == "greedy"
                                                  else "only a language model's beam search uses them"))
         # The family's own pipeline options; the processor parts the pipeline holds stand in for the processor.
-        transcriber = transcriber_for(asr.model, asr.tokenizer)
+        transcriber = transcriber_for(asr.model, asr.tokenizer, guard=self.config.guard)
         started = time.perf_counter()  # after loading: the details line reports transcription time
         result = transcribe_waveform(
-            asr, waveform, transcriber=transcriber, long_form=self.config.long_form, vad=self.config.vad_options,
-            sampling_rate=SAMPLING_RATE, decoder_kwargs={"hotwords": hotwords} if hotwords else None,
+            asr, waveform, transcriber=transcriber, long_form=self.config.long_form, timestamps=True,
+            vad=self.config.vad_options, sampling_rate=SAMPLING_RATE,
+            decoder_kwargs={"hotwords": hotwords} if hotwords else None,
         )
-        text = result["text"].strip()
-        words = [(c["text"], float(c["timestamp"][0]), float(c["timestamp"][1])) for c in result.get("chunks", [])]
+        seconds = waveform.size / SAMPLING_RATE
+        transcript = timed_transcript(source.label, result, seconds, transcriber.word_timestamps,
+                                      transcriber.segment_timestamps)
+        timed = transcript.words if transcript.words is not None else (transcript.segments if transcript.timestamps else [])
+        if transcript.dropped:
+            notes.append("Whisper's hallucination guard dropped " + "; ".join(f"“{d.text}” ({d.reason})" for d in transcript.dropped))
         return Transcription(
-            text=text,
+            text=result["text"].strip(),
             model=model_label,
-            audio_seconds=waveform.size / SAMPLING_RATE,
+            audio_seconds=seconds,
             processing_seconds=time.perf_counter() - started,
             has_word_timestamps=transcriber.word_timestamps,
-            words=words,
-            cer=self._cer(reference, text, TranscriptPolicy.resolve(asr.tokenizer)),
+            words=[(t.text, t.start, t.end) for t in timed],
+            transcript=transcript,
+            cer=self._cer(reference, result["text"].strip(), TranscriptPolicy.resolve(asr.tokenizer)),
             no_speech=result["speech"] == [],
             decoding=decoding_of(asr),
             hotwords=hotwords if with_lm else [],

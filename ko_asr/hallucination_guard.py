@@ -1,0 +1,207 @@
+"""Guards against Whisper writing text nobody said: on silence, music, noise, or in a decoding loop.
+
+Whisper is a language model over audio: given no speech it still writes the most likely caption, and Korean
+training data taught it YouTube endings such as "시청해 주셔서 감사합니다". Three guards stand between the model and
+the transcript:
+
+1. **Decoding thresholds with temperature fallback** (the options of openai-whisper's `transcribe`, which
+   `WhisperForConditionalGeneration.generate` implements): a window whose greedy text compresses too well (a loop)
+   or whose tokens are too unlikely is decoded again at the next temperature; a window whose no-speech probability
+   (of the `<|nospeech|>` token after `<|startoftranscript|>`) is above `no_speech_threshold` *and* whose text is
+   unlikely is skipped. [`HallucinationGuard.generate_kwargs`] gives these to `generate` or to a pipeline.
+2. **VAD gating**: only what Silero VAD calls speech reaches the model (`ko_asr.segmented_transcription`, on by
+   default in the CLI and the Space); silence and noise alone never do.
+3. **A repetition check** on the decoded text ([`HallucinationGuard.filter_chunks`]): a run of the same word (or
+   segment) n-gram repeated more than `max_repeats` times, a segment whose text compresses better than
+   openai-whisper's `compression_ratio_threshold` (2.4, on UTF-8 text) after every temperature was tried, and a
+   segment that repeats the one before it are dropped, and each drop is reported with its reason. Decoding alone cannot do this:
+   openai-whisper and transformers keep the last temperature's text when every temperature fails.
+
+The check is written here because no maintained library applies it to `transformers` pipeline output; it is a few
+lines of list scanning over the words or segments the pipeline returns.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+#: Why a piece of text was removed, as reported in a result's `dropped` entries.
+REPEATED_NGRAM = "repeated n-gram"
+LOOPING_TEXT = "text compresses like a loop"
+REPEATED_SEGMENT = "repeats the previous segment"
+
+
+def text_compression_ratio(text: str) -> float:
+    """UTF-8 bytes of `text` over their zlib-compressed size: openai-whisper's `compression_ratio`
+    (`whisper/utils.py`); loops compress well, so their ratio is high. 0 for empty text."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def repeated_spans(units: Sequence[str], max_repeats: int, max_ngram: int = 4) -> list[tuple[int, int]]:
+    """Index ranges `[start, end)` of `units` where one n-gram (`n <= max_ngram`) follows itself more than
+    `max_repeats` times in a row: the whole run, first occurrence included (a loop is not speech).
+
+    Args:
+        units (`Sequence[str]`): words (or word chunks' texts) in order.
+        max_repeats (`int`): the most consecutive occurrences of an n-gram that are kept.
+        max_ngram (`int`, *optional*, defaults to 4): the longest n-gram looked for, in units.
+
+    Returns:
+        `list[tuple[int, int]]`: disjoint ranges in increasing order.
+    """
+    spans, start = [], 0
+    while start < len(units):
+        longest = None
+        for n in range(1, max_ngram + 1):
+            gram = list(units[start:start + n])
+            if len(gram) < n:
+                break
+            count = 1
+            while list(units[start + count * n:start + (count + 1) * n]) == gram:
+                count += 1
+            if count > max_repeats and (longest is None or count * n > longest):
+                longest = count * n
+        if longest is None:
+            start += 1
+        else:
+            spans.append((start, start + longest))
+            start += longest
+    return spans
+
+
+@dataclass(frozen=True)
+class HallucinationGuard:
+    """The guard's settings (see the module docstring). `None` turns a threshold off.
+
+    Args:
+        no_speech_threshold (`float`, *optional*, defaults to 0.6): a window is skipped when the probability of
+            `<|nospeech|>` is above this and its average token log-probability is below `logprob_threshold`
+            (openai-whisper's default).
+        logprob_threshold (`float`, *optional*, defaults to -1.0): below this average log-probability a window is
+            decoded again at the next temperature (openai-whisper's default).
+        compression_ratio_threshold (`float`, *optional*, defaults to 1.35): above this zlib ratio of the window's
+            *token bytes* (transformers' measure, for which its documentation recommends 1.35) a window is decoded
+            again at the next temperature.
+        temperatures (`tuple[float, ...]`, *optional*, defaults to `(0.0, 0.2, 0.4, 0.6, 0.8, 1.0)`): greedy first,
+            then sampling at each temperature in turn (openai-whisper's schedule).
+        max_repeats (`int`, *optional*, defaults to 3): a word n-gram repeated more often than this in a row is a
+            loop and is dropped ("네 네 네" stays).
+        text_compression_ratio_threshold (`float`, *optional*, defaults to 2.4): a segment whose UTF-8 text
+            compresses better than this is dropped (openai-whisper's `compression_ratio_threshold`, on text; short
+            text never reaches it).
+        seed (`int`, *optional*, defaults to 0): the fallback samples; decoding under this seed (in a forked RNG)
+            gives a recording the same transcript on every run. `None` samples from the global RNG.
+
+    Raises:
+        ValueError: for an empty or negative temperature schedule, or `max_repeats < 1`.
+    """
+
+    no_speech_threshold: float | None = 0.6
+    logprob_threshold: float | None = -1.0
+    compression_ratio_threshold: float | None = 1.35
+    temperatures: tuple[float, ...] = field(default=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0))
+    max_repeats: int = 3
+    text_compression_ratio_threshold: float | None = 2.4
+    seed: int | None = 0
+
+    def __post_init__(self):
+        if not self.temperatures or any(t < 0 for t in self.temperatures):
+            raise ValueError(f"temperatures must be a non-empty schedule of values >= 0, got {self.temperatures}")
+        if self.max_repeats < 1:
+            raise ValueError(f"max_repeats must be >= 1, got {self.max_repeats}")
+        if self.no_speech_threshold is not None and self.logprob_threshold is None:
+            # transformers reads the average log-probability to decide a skip; without it the gate cannot work
+            raise ValueError("no_speech_threshold needs logprob_threshold (a window is skipped when both agree)")
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of `WhisperForConditionalGeneration.generate` (or a pipeline's `generate_kwargs`)."""
+        kwargs: dict[str, Any] = {"temperature": tuple(self.temperatures)}
+        for name in ("no_speech_threshold", "logprob_threshold", "compression_ratio_threshold"):
+            if getattr(self, name) is not None:
+                kwargs[name] = getattr(self, name)
+        return kwargs
+
+    @contextmanager
+    def sampling(self, device: torch.device):
+        """Context in which `generate` runs: the torch RNG (and `device`'s, on CUDA) forked and seeded with `seed`,
+        so the temperature fallback's samples repeat from run to run; nothing when `seed` is `None`."""
+        if self.seed is None:
+            yield
+            return
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(self.seed)
+            yield
+
+    def is_loop(self, text: str) -> bool:
+        """Whether `text` is a decoding loop: a repeated word n-gram, or text that compresses too well."""
+        if repeated_spans(text.split(), self.max_repeats):
+            return True
+        threshold = self.text_compression_ratio_threshold
+        return threshold is not None and text_compression_ratio(text) > threshold
+
+    def filter_text(self, text: str) -> tuple[str, list[dict[str, Any]]]:
+        """`text` without timestamps: itself, or `""` when it is a loop; with the dropped text and its reason."""
+        if text.strip() and self.is_loop(text):
+            return "", [{"text": text.strip(), "timestamp": (None, None), "reason": LOOPING_TEXT}]
+        return text, []
+
+    def filter_chunks(self, chunks: Sequence[dict[str, Any]], words: bool) -> tuple[list[dict], list[dict]]:
+        """A pipeline output's `chunks` (`{"text", "timestamp"}`) without the loops.
+
+        Args:
+            chunks (`Sequence[dict]`): in time order.
+            words (`bool`): whether each chunk is a word (then loops are runs of repeated word n-grams across
+                chunks) or a segment (then a segment is dropped when its own text is a loop, when it is part of a
+                run of repeated segments, or when it repeats the segment kept before it).
+
+        Returns:
+            `(kept, dropped)`: the chunks kept, and the dropped ones with a `reason` each.
+        """
+        if words:
+            spans = repeated_spans([str(c["text"]).strip() for c in chunks], self.max_repeats)
+            gone = {index for start, end in spans for index in range(start, end)}
+            dropped = [{**chunks[i], "reason": REPEATED_NGRAM} for i in sorted(gone)]
+            return [c for i, c in enumerate(chunks) if i not in gone], dropped
+        texts = [" ".join(str(chunk["text"]).split()) for chunk in chunks]
+        # a run of the same segment (or segment n-gram) repeated more than max_repeats times goes whole, as word loops do
+        looped = {i for start, end in repeated_spans(texts, self.max_repeats) for i in range(start, end)}
+        kept, dropped, previous = [], [], None
+        for index, (chunk, text) in enumerate(zip(chunks, texts)):
+            if text and self.is_loop(text):
+                dropped.append({**chunk, "reason": LOOPING_TEXT})
+            elif index in looped or (text and text == previous):
+                dropped.append({**chunk, "reason": REPEATED_SEGMENT})
+            else:
+                kept.append(chunk)
+                previous = text or previous
+        return kept, dropped
+
+    def filter_output(self, output: dict[str, Any], words: bool) -> dict[str, Any]:
+        """A pipeline output (`text`, optional `chunks`) with its loops removed and `dropped` listing them; the text
+        is rebuilt from the kept chunks when there are chunks."""
+        if "chunks" not in output:
+            text, dropped = self.filter_text(output["text"])
+            return {**output, "text": text, "dropped": dropped}
+        kept, dropped = self.filter_chunks(output["chunks"], words)
+        if dropped:  # words joined with spaces; segments carry their own leading space, as in the pipeline's text
+            text = " ".join(str(c["text"]).strip() for c in kept) if words else "".join(str(c["text"]) for c in kept)
+        else:
+            text = output["text"]
+        return {**output, "text": text, "chunks": kept, "dropped": dropped}
+
+
+__all__ = [
+    "HallucinationGuard",
+    "LOOPING_TEXT",
+    "REPEATED_NGRAM",
+    "REPEATED_SEGMENT",
+    "repeated_spans",
+    "text_compression_ratio",
+]

@@ -1,0 +1,180 @@
+"""Whisper's hallucination guard: the repetition check, the no-speech gate, temperature fallback and VAD gating, on
+tiny random-weight Whisper models (offline), through the library, the evaluation transcriber and the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from transformers import GenerationMixin, WhisperForConditionalGeneration, WhisperProcessor
+
+from ko_asr.cli import main
+from ko_asr.data.effects import generated_noise
+from ko_asr.hallucination_guard import (
+    LOOPING_TEXT,
+    REPEATED_NGRAM,
+    REPEATED_SEGMENT,
+    HallucinationGuard,
+    repeated_spans,
+    text_compression_ratio,
+)
+from ko_asr.transcription import transcriber_for
+from ko_asr.whisper_long_form import transcribe_whisper
+
+SILENCE = np.zeros(5 * 16000, dtype=np.float32)
+#: a quiet room (-60 dBFS pink noise): the silence of a real recording (the CLI refuses all-zero files as empty)
+QUIET_ROOM = (generated_noise("pink", 5 * 16000, np.random.default_rng(0)) * 10 ** (-60 / 20)).astype(np.float32)
+#: the guard without its decoding thresholds: only the repetition check acts
+REPETITION_ONLY = HallucinationGuard(no_speech_threshold=None, logprob_threshold=None, compression_ratio_threshold=None,
+                                     temperatures=(0.0,))
+
+
+# ---------------------------------------------------------------- the repetition check
+
+
+def test_a_word_ngram_repeated_more_than_max_repeats_times_is_a_loop():
+    words = "오늘 시청해 주셔서 감사합니다 시청해 주셔서 감사합니다 시청해 주셔서 감사합니다 시청해 주셔서 감사합니다 끝".split()
+    assert repeated_spans(words, max_repeats=3) == [(1, 13)]  # the whole run, first occurrence included
+    assert repeated_spans(words, max_repeats=4) == []
+    assert repeated_spans("네 네 네 알겠습니다".split(), max_repeats=3) == []  # three times is speech
+    assert repeated_spans("네 네 네 네 네".split(), max_repeats=3) == [(0, 5)]
+    assert repeated_spans("a b a b a b a b c c c c".split(), max_repeats=3) == [(0, 8), (8, 12)]
+
+
+def test_compression_ratio_is_openai_whispers_and_flags_long_loops_only():
+    assert text_compression_ratio("") == 0.0
+    assert text_compression_ratio("감사합니다" * 20) > 2.4
+    assert text_compression_ratio("오늘은 날씨가 좋아서 공원에 산책을 다녀왔다") < 2.4
+    guard = HallucinationGuard()
+    assert guard.is_loop("감사합니다" * 20) and not guard.is_loop("하하하")
+
+
+def test_segments_that_loop_or_repeat_the_previous_one_are_dropped_with_their_reason():
+    chunks = [{"text": " 안녕하세요", "timestamp": (0.0, 1.0)},
+              {"text": " 안녕하세요", "timestamp": (1.0, 2.0)},
+              {"text": " 감사합니다" * 12, "timestamp": (2.0, 9.0)},
+              {"text": " 반갑습니다", "timestamp": (9.0, 10.0)}]
+    output = HallucinationGuard().filter_output({"text": "".join(c["text"] for c in chunks), "chunks": chunks}, words=False)
+    assert output["text"].split() == ["안녕하세요", "반갑습니다"]
+    assert [c["timestamp"] for c in output["chunks"]] == [(0.0, 1.0), (9.0, 10.0)]
+    assert [(d["timestamp"], d["reason"]) for d in output["dropped"]] == [((1.0, 2.0), REPEATED_SEGMENT), ((2.0, 9.0), LOOPING_TEXT)]
+
+
+def test_word_chunks_lose_the_looping_run_and_keep_the_rest():
+    words = ["오늘", *["감사합니다"] * 5, "끝"]
+    chunks = [{"text": f" {w}", "timestamp": (float(i), i + 0.5)} for i, w in enumerate(words)]
+    output = HallucinationGuard().filter_output({"text": " ".join(words), "chunks": chunks}, words=True)
+    assert output["text"] == "오늘 끝" and [c["timestamp"] for c in output["chunks"]] == [(0.0, 0.5), (6.0, 6.5)]
+    assert len(output["dropped"]) == 5 and {d["reason"] for d in output["dropped"]} == {REPEATED_NGRAM}
+
+
+def test_text_without_times_is_emptied_when_it_loops_and_kept_otherwise():
+    guard = HallucinationGuard()
+    assert guard.filter_output({"text": "감사합니다 " * 8}, words=False)["text"] == ""
+    assert guard.filter_output({"text": "오늘은 날씨가 좋다"}, words=False) == {"text": "오늘은 날씨가 좋다", "dropped": []}
+
+
+def test_settings_that_cannot_work_are_refused():
+    with pytest.raises(ValueError, match="needs logprob_threshold"):
+        HallucinationGuard(logprob_threshold=None)
+    with pytest.raises(ValueError, match="temperatures"):
+        HallucinationGuard(temperatures=())
+    with pytest.raises(ValueError, match="max_repeats"):
+        HallucinationGuard(max_repeats=0)
+    assert HallucinationGuard().generate_kwargs() == {
+        "temperature": (0.0, 0.2, 0.4, 0.6, 0.8, 1.0), "no_speech_threshold": 0.6, "logprob_threshold": -1.0,
+        "compression_ratio_threshold": 1.35}
+
+
+# ---------------------------------------------------------------- on models
+
+
+@pytest.fixture(scope="module")
+def looping_whisper(whisper_dir):
+    """A random Whisper rigged so that every decoder position gives `<|nospeech|>` nearly all the probability and,
+    of the tokens decoding may emit (`<|nospeech|>` is suppressed), "네" the most: certain that there is no speech,
+    and it loops "네네네..." when made to write."""
+    model = WhisperForConditionalGeneration.from_pretrained(whisper_dir).eval()
+    processor = WhisperProcessor.from_pretrained(whisper_dir)
+    no_speech = processor.tokenizer.convert_tokens_to_ids("<|nospeech|>")
+    (ne,) = processor.tokenizer("네", add_special_tokens=False).input_ids
+    direction = torch.zeros(model.config.d_model)
+    direction[0] = 1.0
+    with torch.no_grad():  # the final layer norm outputs `direction` everywhere; the output rows pick the tokens
+        model.model.decoder.layer_norm.weight.zero_()
+        model.model.decoder.layer_norm.bias.copy_(direction)
+        model.proj_out.weight[no_speech] = 30 * direction
+        model.proj_out.weight[ne] = 2 * direction
+    assert no_speech in model.generation_config.suppress_tokens
+    return model, processor
+
+
+def test_the_no_speech_gate_empties_what_a_model_sure_of_no_speech_would_write(looping_whisper):
+    model, processor = looping_whisper
+    run = lambda guard: transcribe_whisper(model, processor.feature_extractor, processor.tokenizer, [SILENCE],  # noqa: E731
+                                           timestamps=False, guard=guard)[0]
+    assert run(None)["text"].startswith("네네네")
+    assert run(HallucinationGuard()) == {"text": "", "dropped": []}  # skipped by the gate: the model wrote nothing
+    # the evaluation transcriber (recipes/compare.py, evaluate) applies the same guard
+    assert transcriber_for(model, processor).transcribe_waveform(model, SILENCE).startswith("네네네")
+    assert transcriber_for(model, processor, guard=HallucinationGuard()).transcribe_waveform(model, SILENCE) == ""
+
+
+def test_without_the_gate_the_repetition_check_still_drops_the_loop(looping_whisper):
+    model, processor = looping_whisper
+    (result,) = transcribe_whisper(model, processor.feature_extractor, processor.tokenizer, [SILENCE],
+                                   timestamps=False, guard=REPETITION_ONLY)
+    assert result["text"] == "" and [d["reason"] for d in result["dropped"]] == [LOOPING_TEXT]
+    assert result["dropped"][0]["text"].startswith("네네네")
+
+
+def test_unlikely_or_looping_windows_are_decoded_again_at_each_higher_temperature(looping_whisper, monkeypatch):
+    model, processor = looping_whisper
+    calls = []
+    generate = GenerationMixin.generate
+
+    def recording(self, *args, generation_config=None, **kwargs):
+        calls.append(generation_config.temperature if generation_config.do_sample else 0.0)
+        return generate(self, *args, generation_config=generation_config, **kwargs)
+
+    monkeypatch.setattr(GenerationMixin, "generate", recording)
+    no_gate = HallucinationGuard(no_speech_threshold=None)
+    transcribe_whisper(model, processor.feature_extractor, processor.tokenizer, [SILENCE], timestamps=False, guard=no_gate)
+    assert calls == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]  # every window's text stays unlikely: the whole schedule
+    calls.clear()
+    transcribe_whisper(model, processor.feature_extractor, processor.tokenizer, [SILENCE], timestamps=False)
+    assert calls == [0.0]  # no guard: greedy once
+
+
+def test_the_guard_turns_a_random_models_output_on_silence_into_an_empty_string(whisper_dir, tmp_path, capsys):
+    """`ko-asr transcribe` as shipped (VAD gate + guard) against the same model with both turned off, on a quiet
+    room. On a random model the VAD gate is what empties it (its no-speech probability is ~1/vocabulary: see the
+    rigged model above for the gate)."""
+    path = tmp_path / "quiet.wav"
+    soundfile.write(path, QUIET_ROOM, 16000)
+    assert main(["transcribe", str(whisper_dir), str(path), "--format", "json", "--no-guard", "--no-vad"]) == 0
+    assert json.loads(capsys.readouterr().out)["text"]
+    assert main(["transcribe", str(whisper_dir), str(path), "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["text"] == "" and record["segments"] == [] and record["dropped"] == []
+
+
+def test_the_cli_reports_what_the_guard_dropped(looping_whisper, tmp_path, capsys, monkeypatch):
+    model, processor = looping_whisper
+    directory = tmp_path / "looping"
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    path = tmp_path / "quiet.wav"
+    soundfile.write(path, QUIET_ROOM, 16000)
+    # the repetition check alone, so that the loop is written and then dropped
+    monkeypatch.setattr("ko_asr.hallucination_guard.HallucinationGuard", lambda: REPETITION_ONLY)
+    assert main(["transcribe", str(directory), str(path), "--format", "json", "--no-vad"]) == 0
+    captured = capsys.readouterr()
+    record = json.loads(captured.out)
+    # with timestamps the loop is a run of "네" segments, each between two timestamps
+    assert record["text"] == "" and record["segments"] == [] and len(record["dropped"]) > 3
+    assert {(d["text"], d["reason"]) for d in record["dropped"]} == {("네", REPEATED_SEGMENT)}
+    times = [t for d in record["dropped"] for t in (d["start"], d["end"])]
+    assert times == sorted(times) and times[-1] <= 5.0
+    assert f"{path}: the hallucination guard dropped '네' (repeats the previous segment); '네'" in captured.err
