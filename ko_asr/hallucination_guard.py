@@ -8,7 +8,9 @@ the transcript:
    `WhisperForConditionalGeneration.generate` implements): a window whose greedy text compresses too well (a loop)
    or whose tokens are too unlikely is decoded again at the next temperature; a window whose no-speech probability
    (of the `<|nospeech|>` token after `<|startoftranscript|>`) is above `no_speech_threshold` *and* whose text is
-   unlikely is skipped. [`HallucinationGuard.generate_kwargs`] gives these to `generate` or to a pipeline.
+   unlikely is skipped. [`HallucinationGuard.generate_kwargs`] gives these to `generate` or to a pipeline. When
+   every temperature fails, openai-whisper and transformers keep the last sample; the guard drops a window whose
+   text is below `logprob_threshold` at every temperature of the schedule ([`HallucinationGuard.split_unlikely`]).
 2. **VAD gating**: only what Silero VAD calls speech reaches the model (`ko_asr.segmented_transcription`, on by
    default in the CLI and the Space); silence and noise alone never do.
 3. **A repetition check** on the decoded text ([`HallucinationGuard.filter_chunks`]): a run of the same word (or
@@ -35,6 +37,7 @@ import torch
 REPEATED_NGRAM = "repeated n-gram"
 LOOPING_TEXT = "text compresses like a loop"
 REPEATED_SEGMENT = "repeats the previous segment"
+UNLIKELY = "unlikely at every temperature"
 
 
 def text_compression_ratio(text: str) -> float:
@@ -96,6 +99,9 @@ class HallucinationGuard:
         text_compression_ratio_threshold (`float`, *optional*, defaults to 2.4): a segment whose UTF-8 text
             compresses better than this is dropped (openai-whisper's `compression_ratio_threshold`, on text; short
             text never reaches it).
+        drop_unlikely (`bool`, *optional*, defaults to `True`): drop a window whose average log-probability is below
+            `logprob_threshold` however its scores are read (at each temperature of the schedule), i.e. one that
+            failed every temperature; `False` keeps the last sample, as openai-whisper does.
         seed (`int`, *optional*, defaults to 0): the fallback samples; decoding under this seed (in a forked RNG)
             gives a recording the same transcript on every run. `None` samples from the global RNG.
 
@@ -109,6 +115,7 @@ class HallucinationGuard:
     temperatures: tuple[float, ...] = field(default=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0))
     max_repeats: int = 3
     text_compression_ratio_threshold: float | None = 2.4
+    drop_unlikely: bool = True
     seed: int | None = 0
 
     def __post_init__(self):
@@ -138,6 +145,37 @@ class HallucinationGuard:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(self.seed)
             yield
+
+    def window_logprob(self, result: dict[str, Any], eos_token_id: int, temperature: float) -> float:
+        """Average log-probability of the tokens `generate` kept for one window (its `result`: `sequences` and the
+        processed `scores` of each step), the end token included, with the scores read as sampled at
+        `temperature`: transformers' `_retrieve_avg_logprobs`, which decides the fallback."""
+        scores = torch.stack(list(result["scores"])).float()  # (steps, vocab)
+        tokens = result["sequences"][-scores.shape[0]:]
+        ends = (tokens == eos_token_id).nonzero()
+        steps = int(ends[0]) + 1 if len(ends) else tokens.shape[0]  # padding after the end token is not scored
+        logprobs = torch.log_softmax(scores[:steps] * (temperature if temperature > 0 else 1.0), dim=-1)
+        return logprobs.gather(-1, tokens[:steps, None].to(logprobs.device)).mean().item()
+
+    def split_unlikely(self, segments: Sequence[dict], eos_token_id: int) -> tuple[list[dict], list[dict]]:
+        """`generate(..., return_segments=True)`'s segments of one input as `(kept, unlikely)`: a segment is
+        unlikely when its window's text is below `logprob_threshold` at every temperature of the schedule. The
+        window's actual temperature is not returned by `generate`; a window that passed did so at one of these,
+        so it is never dropped. Nothing is dropped without `logprob_threshold`, with `drop_unlikely=False`, or when
+        `generate` kept no scores."""
+        if not self.drop_unlikely or self.logprob_threshold is None:
+            return list(segments), []
+        kept, unlikely, verdicts = [], [], {}
+        for segment in segments:
+            result = segment.get("result")
+            if not isinstance(result, dict) or not result.get("scores"):
+                kept.append(segment)
+                continue
+            if id(result) not in verdicts:  # the segments of one window share its result
+                verdicts[id(result)] = all(self.window_logprob(result, eos_token_id, t) < self.logprob_threshold
+                                           for t in self.temperatures)
+            (unlikely if verdicts[id(result)] else kept).append(segment)
+        return kept, unlikely
 
     def is_loop(self, text: str) -> bool:
         """Whether `text` is a decoding loop: a repeated word n-gram, or text that compresses too well."""
@@ -202,6 +240,7 @@ __all__ = [
     "LOOPING_TEXT",
     "REPEATED_NGRAM",
     "REPEATED_SEGMENT",
+    "UNLIKELY",
     "repeated_spans",
     "text_compression_ratio",
 ]

@@ -3,7 +3,8 @@
 Without VAD a model transcribes whatever it is given, and on silence or noise a CTC or Whisper model readily
 invents text. [`transcribe_waveforms`] first asks `ko_asr.vad` where the speech is, cuts each recording at the
 pauses into chunks (with the VAD's padding around the speech), transcribes the chunks with the model family's own
-pipeline arguments (`BatchTranscriber.pipeline_kwargs`), and puts each recording's transcript back together: texts
+pipeline arguments and call (`BatchTranscriber.pipeline_kwargs` and `.run_pipeline`: the pipeline for CTC models,
+`ko_asr.whisper_long_form` for Whisper), and puts each recording's transcript back together: texts
 joined with spaces, every timestamp shifted by its chunk's start so that it is in the recording's time. A recording
 without speech gives `{"text": "", "chunks": []}` and the model never sees it.
 

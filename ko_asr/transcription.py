@@ -18,7 +18,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from .data.collators import CTCCollator, Seq2SeqCollator, SpeechBatch
 from .hallucination_guard import HallucinationGuard
-from .whisper_long_form import has_alignment_heads, segment_chunks, segments_text, transcribe_whisper
+from .whisper_long_form import end_token_id, has_alignment_heads, segments_result, transcribe_whisper
 
 if TYPE_CHECKING:  # inference never augments: it need not load the effects' libraries (pedalboard, ...)
     from .data.augment import WaveformAugmenter
@@ -258,11 +258,8 @@ class Seq2SeqTranscriber(BatchTranscriber):
             generated = model.generate(**source, return_segments=True, **self.generate_kwargs,
                                        **self.guard.generate_kwargs())
         tokenizer = getattr(self.processor, "tokenizer", self.processor)
-        texts = [
-            self.guard.filter_output({"text": segments_text(tokenizer, segments),
-                                      "chunks": segment_chunks(tokenizer, segments)}, words=False)["text"]
-            for segments in generated["segments"]
-        ]
+        texts = [segments_result(tokenizer, segments, np.inf, False, False, None, self.guard, end_token_id(model))["text"]
+                 for segments in generated["segments"]]
         return BatchTranscription(texts, loss)
 
 

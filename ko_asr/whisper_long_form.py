@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .hallucination_guard import HallucinationGuard
+from .hallucination_guard import UNLIKELY, HallucinationGuard
 from .whisper import WHISPER_WINDOW_SECONDS
 
 
@@ -142,20 +142,43 @@ def transcribe_whisper(
                                     attention_mask=batch["attention_mask"].to(device), **kwargs)
         lengths = [w.size / sampling_rate for w in waveforms[first:first + batch_size]]
         for segments, duration in zip(output["segments"], lengths):
-            result: dict[str, Any] = {"text": segments_text(tokenizer, segments)}
-            if timestamps or guard is not None:  # the repetition check works on segments
-                result["chunks"] = segment_chunks(tokenizer, segments, words, language, duration)
-            if guard is not None:
-                result = guard.filter_output(result, words)
-            if not timestamps:
-                result.pop("chunks", None)
-            results.append(result)
+            results.append(segments_result(tokenizer, segments, duration, timestamps, words, language, guard,
+                                           end_token_id(model)))
     return results
 
 
+def end_token_id(model) -> int:
+    """The model's end-of-text token (the first, when the generation config lists several)."""
+    eos = model.generation_config.eos_token_id
+    return eos[0] if isinstance(eos, (list, tuple)) else eos
+
+
+def segments_result(
+    tokenizer, segments: Sequence[dict], duration: float, timestamps: bool, words: bool, language: str | None,
+    guard: HallucinationGuard | None, eos_token_id: int,
+) -> dict[str, Any]:
+    """One input's output (`text`, `chunks` when `timestamps`, `dropped` with a guard) from its `generate` segments:
+    the guard drops the windows unlikely at every temperature, then runs its repetition check."""
+    unlikely = []
+    if guard is not None:
+        segments, unlikely = guard.split_unlikely(segments, eos_token_id)
+    result: dict[str, Any] = {"text": segments_text(tokenizer, segments)}
+    if timestamps or guard is not None:  # the repetition check works on segments
+        result["chunks"] = segment_chunks(tokenizer, segments, words, language, duration)
+    if guard is not None:
+        result = guard.filter_output(result, words)
+        dropped = [{**c, "reason": UNLIKELY} for c in segment_chunks(tokenizer, unlikely, False, language, duration)]
+        result["dropped"] = sorted(dropped + result["dropped"], key=lambda d: d["timestamp"][0] or 0.0)
+    if not timestamps:
+        result.pop("chunks", None)
+    return result
+
+
 __all__ = [
+    "end_token_id",
     "has_alignment_heads",
     "segment_chunks",
+    "segments_result",
     "segments_text",
     "transcribe_whisper",
     "whisper_features",

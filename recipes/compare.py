@@ -197,17 +197,22 @@ def main(argv: list[str] | None = None) -> dict:
     results: dict = {"dataset": args.dataset, "policy": policy.policy, "models": {}}
     for path, model, _, transcriber in loaded:
         entry = {"type": type(model).__name__, "parameters": sum(p.numel() for p in model.parameters()), "splits": {}}
-        for split, dataset in splits.items():
-            with measure_peak_rss() as memory:
-                start = time.perf_counter()
-                metrics, _ = evaluate_dataset(transcriber, model, dataset, batch_size=args.batch_size, policy=policy,
-                                              desc=f"{Path(path).name} {split}", vad=args.vad)
-                elapsed = time.perf_counter() - start
-            audio_seconds = float(sum(column(dataset, "duration")))
-            entry["splits"][split] = {**metrics, "cpu_rtf": elapsed / audio_seconds, "peak_rss_growth_mib": memory.peak_mib}
-        # the model alone (the goal: blanks from the model itself), and with the VAD gate in front when asked; Whisper
-        # also with its hallucination guard (decoding thresholds, temperature fallback, repetition check)
+        # Whisper also with its hallucination guard (decoding thresholds, temperature fallback, repetition check): on
+        # speech (what it costs) and on the probes below (what it saves)
         guarded = replace(transcriber, guard=HallucinationGuard()) if isinstance(transcriber, Seq2SeqTranscriber) else None
+        entry["splits_guard"] = None if guarded is None else {}
+        for split, dataset in splits.items():
+            for key, split_transcriber, suffix in (("splits", transcriber, ""), ("splits_guard", guarded, " + guard")):
+                if split_transcriber is None:
+                    continue
+                with measure_peak_rss() as memory:
+                    start = time.perf_counter()
+                    metrics, _ = evaluate_dataset(split_transcriber, model, dataset, batch_size=args.batch_size,
+                                                  policy=policy, desc=f"{Path(path).name}{suffix} {split}", vad=args.vad)
+                    elapsed = time.perf_counter() - start
+                audio_seconds = float(sum(column(dataset, "duration")))
+                entry[key][split] = {**metrics, "cpu_rtf": elapsed / audio_seconds, "peak_rss_growth_mib": memory.peak_mib}
+        # the model alone (the goal: blanks from the model itself), and with the VAD gate in front when asked
         gates = {"hallucination_chars": (transcriber, False), "hallucination_chars_guard": (guarded, False)}
         if args.vad:
             gates.update(hallucination_chars_vad=(transcriber, True), hallucination_chars_vad_guard=(guarded, True))
@@ -235,8 +240,10 @@ def main(argv: list[str] | None = None) -> dict:
              "", "| model | split | " + " | ".join(METRICS) + " | parameters | CPU RTF | peak RSS growth (MiB) |",
              "|---|---|" + "---:|" * (len(METRICS) + 3)]
     for path, entry in results["models"].items():
-        for split, values in entry["splits"].items():
-            lines.append(f"| {path} | {split} | " + " | ".join(f"{values[m]:.4f}" for m in METRICS)
+        rows = [(path, split, values) for split, values in entry["splits"].items()]
+        rows += [(f"{path} + guard", split, values) for split, values in (entry["splits_guard"] or {}).items()]
+        for name, split, values in rows:
+            lines.append(f"| {name} | {split} | " + " | ".join(f"{values[m]:.4f}" for m in METRICS)
                          + f" | {entry['parameters']:,} | {values['cpu_rtf']:.3f} | {values['peak_rss_growth_mib']:.0f} |")
     names = [Path(p).name for p in results["models"]]
     if args.noise_sweep:

@@ -59,16 +59,19 @@ def test_compare_two_model_families_with_noise_sweep(tmp_path):
     assert {"DeepSpeech2ForCTC", "WhisperForConditionalGeneration"} == {e["type"] for e in data["models"].values()}
     # Whisper's hallucination guard: counted on the same probes for Whisper, not applicable to the CTC model
     whisper_entry = data["models"][str(tmp_path / "whisper")]
-    assert data["models"][str(ds2)]["hallucination_chars_guard"] is None
+    assert data["models"][str(ds2)]["hallucination_chars_guard"] is None is data["models"][str(ds2)]["splits_guard"]
     assert set(whisper_entry["hallucination_chars_guard"]) == set(whisper_entry["hallucination_chars"])
+    assert set(whisper_entry["splits_guard"]) == {"eval_clean", "eval_other"}  # what the guard costs on speech
     parameters = {str(ds2): sum(p.numel() for p in DeepSpeech2ForCTC.from_pretrained(ds2).parameters()),
                   str(tmp_path / "whisper"): sum(p.numel() for p in whisper.parameters())}
     assert {path: entry["parameters"] for path, entry in data["models"].items()} == parameters
     # the Markdown table shows the JSON's numbers, row by row
     table = (output / "comparison.md").read_text()
     for path, entry in data["models"].items():
-        for split, metrics in entry["splits"].items():
-            row = next(line for line in table.splitlines() if line.startswith(f"| {path} | {split} |"))
+        rows = [(path, split, metrics) for split, metrics in entry["splits"].items()]
+        rows += [(f"{path} + guard", split, metrics) for split, metrics in (entry["splits_guard"] or {}).items()]
+        for name, split, metrics in rows:
+            row = next(line for line in table.splitlines() if line.startswith(f"| {name} | {split} |"))
             assert f"{metrics['cer']:.4f}" in row and f"{metrics['wer']:.4f}" in row and f"{entry['parameters']:,}" in row
     for name in ("comparison.md", "cer_by_split.png", "noise_sweep.png"):
         assert (output / name).stat().st_size > 100

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+from helpers import make_waveform
 from transformers import GenerationMixin, WhisperForConditionalGeneration, WhisperProcessor
 
 from ko_asr.cli import main
@@ -15,6 +16,7 @@ from ko_asr.hallucination_guard import (
     LOOPING_TEXT,
     REPEATED_NGRAM,
     REPEATED_SEGMENT,
+    UNLIKELY,
     HallucinationGuard,
     repeated_spans,
     text_compression_ratio,
@@ -147,17 +149,78 @@ def test_unlikely_or_looping_windows_are_decoded_again_at_each_higher_temperatur
     assert calls == [0.0]  # no guard: greedy once
 
 
+def test_the_guard_keeps_what_a_model_is_sure_of(whisper_dir):
+    """A tiny Whisper that memorized one clip's text: its confident transcript passes every threshold unchanged (the
+    guard's cost on a model that knows the speech), through the library and the evaluation transcriber."""
+    model = WhisperForConditionalGeneration.from_pretrained(whisper_dir)
+    processor = WhisperProcessor.from_pretrained(whisper_dir)
+    waveform, text = make_waveform(np.random.default_rng(0), 2.0), "안녕하세요 반갑습니다"
+    features = processor.feature_extractor(waveform, sampling_rate=16000, return_tensors="pt").input_features
+    labels = torch.tensor([processor.tokenizer(text).input_ids[1:]])  # the model prepends <|startoftranscript|>
+    torch.manual_seed(0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    model.train()
+    for _ in range(200):
+        loss = model(input_features=features, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if loss.item() < 0.05:
+            break
+    model.eval()
+    run = lambda guard: transcribe_whisper(model, processor.feature_extractor, processor.tokenizer, [waveform],  # noqa: E731
+                                           timestamps=False, guard=guard)[0]
+    assert run(None) == {"text": text}
+    assert run(HallucinationGuard()) == {"text": text, "dropped": []}
+    assert transcriber_for(model, processor, guard=HallucinationGuard()).transcribe_waveform(model, waveform) == text
+
+
 def test_the_guard_turns_a_random_models_output_on_silence_into_an_empty_string(whisper_dir, tmp_path, capsys):
-    """`ko-asr transcribe` as shipped (VAD gate + guard) against the same model with both turned off, on a quiet
-    room. On a random model the VAD gate is what empties it (its no-speech probability is ~1/vocabulary: see the
-    rigged model above for the gate)."""
+    """`ko-asr transcribe` on a quiet room: a random model writes text without the guard; with the guard alone its
+    windows are unlikely at every temperature and dropped (its no-speech probability is ~1/vocabulary, so the
+    no-speech gate cannot fire: see the rigged model above); with VAD as well the model never runs."""
     path = tmp_path / "quiet.wav"
     soundfile.write(path, QUIET_ROOM, 16000)
     assert main(["transcribe", str(whisper_dir), str(path), "--format", "json", "--no-guard", "--no-vad"]) == 0
-    assert json.loads(capsys.readouterr().out)["text"]
+    written = json.loads(capsys.readouterr().out)
+    assert written["text"] and written["dropped"] == []
+    assert main(["transcribe", str(whisper_dir), str(path), "--format", "json", "--no-vad"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["text"] == "" and record["segments"] == []
+    assert record["dropped"] and {d["reason"] for d in record["dropped"]} == {UNLIKELY}
     assert main(["transcribe", str(whisper_dir), str(path), "--format", "json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["text"] == "" and record["segments"] == [] and record["dropped"] == []
+
+
+def test_a_confident_loop_is_kept_by_the_logprob_check_and_dropped_by_the_repetition_check(whisper_dir):
+    """A window that passes the log-probability threshold is never dropped as unlikely: here the model is sure of
+    "네" at every step (log-probability ~0), so only the text check can catch its loop."""
+    model = WhisperForConditionalGeneration.from_pretrained(whisper_dir).eval()
+    processor = WhisperProcessor.from_pretrained(whisper_dir)
+    (ne,) = processor.tokenizer("네", add_special_tokens=False).input_ids
+    direction = torch.zeros(model.config.d_model)
+    direction[0] = 1.0
+    with torch.no_grad():
+        model.model.decoder.layer_norm.weight.zero_()
+        model.model.decoder.layer_norm.bias.copy_(direction)
+        model.proj_out.weight[ne] = 30 * direction
+    (result,) = transcribe_whisper(model, processor.feature_extractor, processor.tokenizer, [SILENCE],
+                                   timestamps=False, guard=HallucinationGuard())
+    assert result["text"] == "" and [d["reason"] for d in result["dropped"]] == [LOOPING_TEXT]
+
+
+def test_the_window_log_probability_is_the_one_transformers_decides_fallback_by():
+    from transformers.models.whisper.generation_whisper import WhisperGenerationMixin
+
+    generator = torch.Generator().manual_seed(0)
+    scores = [torch.randn(50, generator=generator) * 3 for _ in range(6)]
+    tokens = torch.tensor([3, 7, 7, 1, 42, 9])  # 9: the end token
+    guard = HallucinationGuard()
+    for temperature in (0.0, 0.4, 1.0):
+        expected = WhisperGenerationMixin._retrieve_avg_logprobs(scores, tokens, temperature).item()
+        result = {"sequences": torch.tensor([0, 1, 2, *tokens.tolist(), 9, 9]), "scores": [*scores, scores[0], scores[0]]}
+        assert guard.window_logprob(result, eos_token_id=9, temperature=temperature) == pytest.approx(expected, abs=1e-5)
 
 
 def test_the_cli_reports_what_the_guard_dropped(looping_whisper, tmp_path, capsys, monkeypatch):
