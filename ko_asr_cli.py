@@ -100,10 +100,11 @@ times in the file's time. A file without speech (silence, noise) gives an empty 
 text. --no-vad transcribes each whole file as it is: Whisper then runs its sequential long-form decoding over the
 whole recording (30 s windows moved by the predicted timestamps).
 
-Whisper's hallucination guard is on: windows are decoded again at higher temperatures when their text loops
-(compression ratio) or is unlikely (log-probability), skipped when Whisper's no-speech probability is high, and
-repeated n-grams, looping segments and segments that repeat the previous one are dropped; each drop is a note on
-stderr and is listed under `dropped` in json. --no-guard decodes greedily without any of it.
+Whisper's hallucination guard is on: a window is decoded again at higher temperatures when its text loops
+(compression ratio) or is unlikely (log-probability), and skipped when Whisper's no-speech probability is high and
+its text unlikely; runs of a word or segment n-gram repeated more than 4 times, looping segments and a segment
+repeating the previous one are cut. Each cut, and text Whisper timed outside the audio, is a note on stderr and is
+listed under `dropped` in json. --no-guard decodes greedily without any of it.
 
 Language model: a CTC model whose directory holds a language_model/ folder (written by `ko-asr lm build TEXT
 MODEL_DIR`) is decoded with that n-gram LM's beam search; --no-lm decodes greedily instead. --beam-width and

@@ -202,8 +202,8 @@ def _transcribe(args: argparse.Namespace) -> int:
         for index, (path, _, seconds) in enumerate(loaded):
             transcript = timed_transcript(path, results[index], seconds, transcriber.word_timestamps,
                                           transcriber.segment_timestamps)
-            if transcript.dropped and not args.quiet:  # the guard removed text: said, never silently
-                progress.write(f"ko-asr transcribe: note: {path}: the hallucination guard dropped "
+            if transcript.dropped and not args.quiet:  # text left out (Whisper's guard, times outside the audio)
+                progress.write(f"ko-asr transcribe: note: {path}: left out "
                                + "; ".join(f"{d.text!r} ({d.reason})" for d in transcript.dropped), file=sys.stderr)
             if targets:
                 targets[path].write_text(render(transcript, args.format), encoding="utf-8")

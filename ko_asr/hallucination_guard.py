@@ -8,16 +8,19 @@ the transcript:
    `WhisperForConditionalGeneration.generate` implements): a window whose greedy text compresses too well (a loop)
    or whose tokens are too unlikely is decoded again at the next temperature; a window whose no-speech probability
    (of the `<|nospeech|>` token after `<|startoftranscript|>`) is above `no_speech_threshold` *and* whose text is
-   unlikely is skipped. [`HallucinationGuard.generate_kwargs`] gives these to `generate` or to a pipeline. When
-   every temperature fails, openai-whisper and transformers keep the last sample; the guard drops a window whose
-   text is below `logprob_threshold` at every temperature of the schedule ([`HallucinationGuard.split_unlikely`]).
+   unlikely is skipped (`generate` returns nothing for it, so it cannot be listed). [`HallucinationGuard.generate_kwargs`]
+   gives these to `generate`. When every temperature fails, openai-whisper and transformers keep the last sample;
+   with `drop_unlikely=True` the guard drops such a window instead ([`HallucinationGuard.split_unlikely`]). It is off
+   by default: on hard real speech a usable transcript can stay below the threshold, and what that costs has not
+   been measured on a pretrained model here.
 2. **VAD gating**: only what Silero VAD calls speech reaches the model (`ko_asr.segmented_transcription`, on by
-   default in the CLI and the Space); silence and noise alone never do.
+   default in the CLI and the Space). Silence and most noise never do; noise holding voices (café babble) can.
 3. **A repetition check** on the decoded text ([`HallucinationGuard.filter_chunks`]): a run of the same word (or
-   segment) n-gram repeated more than `max_repeats` times, a segment whose text compresses better than
-   openai-whisper's `compression_ratio_threshold` (2.4, on UTF-8 text) after every temperature was tried, and a
-   segment that repeats the one before it are dropped, and each drop is reported with its reason. Decoding alone cannot do this:
-   openai-whisper and transformers keep the last temperature's text when every temperature fails.
+   segment) n-gram repeated more than `max_repeats` times is cut out, a segment whose text compresses better than
+   openai-whisper's `compression_ratio_threshold` (2.4, on UTF-8 text) after every temperature was tried is
+   dropped, and so is a segment of three words or more that repeats the one before it (Whisper's long-form loop).
+
+Everything the guard removes from the text is listed in the result's `dropped`, each entry with its reason.
 
 The check is written here because no maintained library applies it to `transformers` pipeline output; it is a few
 lines of list scanning over the words or segments the pipeline returns.
@@ -94,16 +97,17 @@ class HallucinationGuard:
             again at the next temperature.
         temperatures (`tuple[float, ...]`, *optional*, defaults to `(0.0, 0.2, 0.4, 0.6, 0.8, 1.0)`): greedy first,
             then sampling at each temperature in turn (openai-whisper's schedule).
-        max_repeats (`int`, *optional*, defaults to 3): a word n-gram repeated more often than this in a row is a
-            loop and is dropped ("네 네 네" stays).
+        max_repeats (`int`, *optional*, defaults to 4): a word n-gram repeated more often than this in a row is a
+            loop and is cut out ("네 네 네 네" stays; Whisper's loops run until the token limit).
         text_compression_ratio_threshold (`float`, *optional*, defaults to 2.4): a segment whose UTF-8 text
             compresses better than this is dropped (openai-whisper's `compression_ratio_threshold`, on text; short
             text never reaches it).
-        drop_unlikely (`bool`, *optional*, defaults to `True`): drop a window whose average log-probability is below
-            `logprob_threshold` however its scores are read (at each temperature of the schedule), i.e. one that
-            failed every temperature; `False` keeps the last sample, as openai-whisper does.
-        seed (`int`, *optional*, defaults to 0): the fallback samples; decoding under this seed (in a forked RNG)
-            gives a recording the same transcript on every run. `None` samples from the global RNG.
+        drop_unlikely (`bool`, *optional*, defaults to `False`): drop a window whose average log-probability is
+            below `logprob_threshold` however its scores are read (at each temperature of the schedule), i.e. one
+            that failed every temperature. `False` keeps the last sample, as openai-whisper does.
+        seed (`int`, *optional*, defaults to 0): the fallback samples; each recording is decoded alone under this
+            seed (in a forked RNG), so it gets the same transcript on every run on the same device. `None` samples
+            from the global RNG.
 
     Raises:
         ValueError: for an empty or negative temperature schedule, or `max_repeats < 1`.
@@ -113,9 +117,9 @@ class HallucinationGuard:
     logprob_threshold: float | None = -1.0
     compression_ratio_threshold: float | None = 1.35
     temperatures: tuple[float, ...] = field(default=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0))
-    max_repeats: int = 3
+    max_repeats: int = 4
     text_compression_ratio_threshold: float | None = 2.4
-    drop_unlikely: bool = True
+    drop_unlikely: bool = False
     seed: int | None = 0
 
     def __post_init__(self):
@@ -136,13 +140,14 @@ class HallucinationGuard:
         return kwargs
 
     @contextmanager
-    def sampling(self, device: torch.device):
-        """Context in which `generate` runs: the torch RNG (and `device`'s, on CUDA) forked and seeded with `seed`,
-        so the temperature fallback's samples repeat from run to run; nothing when `seed` is `None`."""
+    def sampling(self):
+        """Context in which `generate` runs: the torch RNG (CPU and every CUDA device, which `manual_seed` seeds)
+        forked and seeded with `seed`, so the temperature fallback's samples repeat from run to run and the caller's
+        random state is left as it was; nothing when `seed` is `None`."""
         if self.seed is None:
             yield
             return
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        with torch.random.fork_rng():
             torch.manual_seed(self.seed)
             yield
 
@@ -178,29 +183,37 @@ class HallucinationGuard:
         return kept, unlikely
 
     def is_loop(self, text: str) -> bool:
-        """Whether `text` is a decoding loop: a repeated word n-gram, or text that compresses too well."""
-        if repeated_spans(text.split(), self.max_repeats):
-            return True
+        """Whether all of `text` is a decoding loop: it compresses better than `text_compression_ratio_threshold`
+        (short text never does)."""
         threshold = self.text_compression_ratio_threshold
         return threshold is not None and text_compression_ratio(text) > threshold
 
+    def cut_loops(self, text: str) -> tuple[str, list[str]]:
+        """`text` without its runs of a word n-gram repeated more than `max_repeats` times: `(rest, runs)`, the rest
+        joined with single spaces."""
+        words = text.split()
+        spans = repeated_spans(words, self.max_repeats)
+        gone = {index for start, end in spans for index in range(start, end)}
+        return " ".join(w for i, w in enumerate(words) if i not in gone), [" ".join(words[a:b]) for a, b in spans]
+
     def filter_text(self, text: str) -> tuple[str, list[dict[str, Any]]]:
-        """`text` without timestamps: itself, or `""` when it is a loop; with the dropped text and its reason."""
-        if text.strip() and self.is_loop(text):
-            return "", [{"text": text.strip(), "timestamp": (None, None), "reason": LOOPING_TEXT}]
-        return text, []
+        """`text` without timestamps, its loops removed; with the removed text and the reason of each removal."""
+        kept, dropped = self.filter_chunks([{"text": text, "timestamp": (None, None)}], words=False)
+        return (kept[0]["text"].strip() if kept else ""), dropped
 
     def filter_chunks(self, chunks: Sequence[dict[str, Any]], words: bool) -> tuple[list[dict], list[dict]]:
         """A pipeline output's `chunks` (`{"text", "timestamp"}`) without the loops.
 
         Args:
             chunks (`Sequence[dict]`): in time order.
-            words (`bool`): whether each chunk is a word (then loops are runs of repeated word n-grams across
-                chunks) or a segment (then a segment is dropped when its own text is a loop, when it is part of a
-                run of repeated segments, or when it repeats the segment kept before it).
+            words (`bool`): whether each chunk is a word (then runs of repeated word n-grams across chunks are cut
+                out) or a segment (then runs inside a segment are cut from its text; a segment goes whole when its
+                text compresses like a loop, when it is part of a run of repeated segments, or when it has three
+                words or more and repeats the segment kept before it).
 
         Returns:
-            `(kept, dropped)`: the chunks kept, and the dropped ones with a `reason` each.
+            `(kept, dropped)`: the chunks kept (a segment's text may be shortened), and the removed text as chunks
+            with the removed part's `text`, its chunk's `timestamp` and a `reason`.
         """
         if words:
             spans = repeated_spans([str(c["text"]).strip() for c in chunks], self.max_repeats)
@@ -208,16 +221,19 @@ class HallucinationGuard:
             dropped = [{**chunks[i], "reason": REPEATED_NGRAM} for i in sorted(gone)]
             return [c for i, c in enumerate(chunks) if i not in gone], dropped
         texts = [" ".join(str(chunk["text"]).split()) for chunk in chunks]
-        # a run of the same segment (or segment n-gram) repeated more than max_repeats times goes whole, as word loops do
-        looped = {i for start, end in repeated_spans(texts, self.max_repeats) for i in range(start, end)}
+        runs = {i for start, end in repeated_spans(texts, self.max_repeats) for i in range(start, end)}
         kept, dropped, previous = [], [], None
         for index, (chunk, text) in enumerate(zip(chunks, texts)):
             if text and self.is_loop(text):
-                dropped.append({**chunk, "reason": LOOPING_TEXT})
-            elif index in looped or (text and text == previous):
-                dropped.append({**chunk, "reason": REPEATED_SEGMENT})
+                dropped.append({**chunk, "text": text, "reason": LOOPING_TEXT})
+            elif index in runs or (len(text.split()) >= 3 and text == previous):
+                dropped.append({**chunk, "text": text, "reason": REPEATED_SEGMENT})
             else:
-                kept.append(chunk)
+                rest, loops = self.cut_loops(text)
+                dropped.extend({**chunk, "text": loop, "reason": REPEATED_NGRAM} for loop in loops)
+                if rest or not text:
+                    # a segment's text starts with a space in Whisper's decoding; a shortened one keeps that form
+                    kept.append(chunk if not loops else {**chunk, "text": " " + rest})
                 previous = text or previous
         return kept, dropped
 
@@ -229,7 +245,7 @@ class HallucinationGuard:
             return {**output, "text": text, "dropped": dropped}
         kept, dropped = self.filter_chunks(output["chunks"], words)
         if dropped:  # words joined with spaces; segments carry their own leading space, as in the pipeline's text
-            text = " ".join(str(c["text"]).strip() for c in kept) if words else "".join(str(c["text"]) for c in kept)
+            text = " ".join(str(c["text"]).strip() for c in kept) if words else "".join(str(c["text"]) for c in kept).strip()
         else:
             text = output["text"]
         return {**output, "text": text, "chunks": kept, "dropped": dropped}

@@ -18,7 +18,14 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from .data.collators import CTCCollator, Seq2SeqCollator, SpeechBatch
 from .hallucination_guard import HallucinationGuard
-from .whisper_long_form import end_token_id, has_alignment_heads, segments_result, transcribe_whisper
+from .whisper_long_form import (
+    end_token_id,
+    generate_segments,
+    has_alignment_heads,
+    is_multilingual,
+    segments_result,
+    transcribe_whisper,
+)
 
 if TYPE_CHECKING:  # inference never augments: it need not load the effects' libraries (pedalboard, ...)
     from .data.augment import WaveformAugmenter
@@ -254,12 +261,10 @@ class Seq2SeqTranscriber(BatchTranscriber):
         if self.guard is None:
             generated = model.generate(**source, return_dict_in_generate=True, **self.generate_kwargs)
             return BatchTranscription(self.decode(generated.sequences), loss)
-        with self.guard.sampling(model.device):
-            generated = model.generate(**source, return_segments=True, **self.generate_kwargs,
-                                       **self.guard.generate_kwargs())
         tokenizer = getattr(self.processor, "tokenizer", self.processor)
-        texts = [segments_result(tokenizer, segments, np.inf, False, False, None, self.guard, end_token_id(model))["text"]
-                 for segments in generated["segments"]]
+        found = generate_segments(model, features, inputs.get("attention_mask"), guard=self.guard, **self.generate_kwargs)
+        texts = [segments_result(tokenizer, segments, duration=np.inf, timestamps=False, words=False, language=None,
+                                 guard=self.guard, eos_token_id=end_token_id(model))["text"] for segments in found]
         return BatchTranscription(texts, loss)
 
 
@@ -270,7 +275,7 @@ def transcriber_for(model, processor, generate_kwargs: dict[str, Any] | None = N
     if getattr(model.config, "is_encoder_decoder", False):
         whisper = getattr(model.config, "model_type", None) == "whisper"
         generate_kwargs = dict(generate_kwargs or {})
-        if whisper:  # the language the tokenizer was saved with (no detection: a random or Korean model guesses)
+        if whisper and is_multilingual(model):  # the tokenizer's language (no detection: a random model guesses)
             tokenizer = getattr(processor, "tokenizer", processor)
             language = getattr(tokenizer, "language", None) or LongFormOptions.language
             generate_kwargs = {"language": language, "task": "transcribe", **generate_kwargs}

@@ -85,6 +85,11 @@ class CompareArguments:
         metadata={"help": "A folder of real transcribed clips scored in the sweep ('' skips them)."},
     )
     vad: bool = field(default=False, metadata={"help": "Gate every utterance and probe with voice activity detection."})
+    guard_drop_unlikely: bool = field(
+        default=False,
+        metadata={"help": "Whisper's guard also drops windows unlikely at every temperature (HallucinationGuard's "
+                  "drop_unlikely; off by default, as in the CLI and the Space)."},
+    )
     output_dir: str = field(default="outputs/compare", metadata={"help": "Where the table, JSON and plots go."})
 
 
@@ -195,11 +200,12 @@ def main(argv: list[str] | None = None) -> dict:
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     results: dict = {"dataset": args.dataset, "policy": policy.policy, "models": {}}
+    guard = HallucinationGuard(drop_unlikely=args.guard_drop_unlikely)
     for path, model, _, transcriber in loaded:
         entry = {"type": type(model).__name__, "parameters": sum(p.numel() for p in model.parameters()), "splits": {}}
         # Whisper also with its hallucination guard (decoding thresholds, temperature fallback, repetition check): on
         # speech (what it costs) and on the probes below (what it saves)
-        guarded = replace(transcriber, guard=HallucinationGuard()) if isinstance(transcriber, Seq2SeqTranscriber) else None
+        guarded = replace(transcriber, guard=guard) if isinstance(transcriber, Seq2SeqTranscriber) else None
         entry["splits_guard"] = None if guarded is None else {}
         for split, dataset in splits.items():
             for key, split_transcriber, suffix in (("splits", transcriber, ""), ("splits_guard", guarded, " + guard")):
@@ -262,13 +268,18 @@ def main(argv: list[str] | None = None) -> dict:
     columns = [(name + suffix, entry, key) for suffix, key in gates for name, entry in zip(names, entries)
                if entry[key] is not None]
     lines += ["", "Characters emitted on input without speech (should be 0): the model alone"
-              + (", behind the VAD gate" if args.vad else "") + " and, for Whisper, with its hallucination guard:",
+              + (", behind the VAD gate" if args.vad else "") + " and, for Whisper, with its hallucination guard"
+              + (" (dropping windows unlikely at every temperature)" if guard.drop_unlikely else "") + ":",
               "", "| input | " + " | ".join(c for c, _, _ in columns) + " |", "|---|" + "---:|" * len(columns)]
     for probe in probes:
         lines.append(f"| {probe} | " + " | ".join(str(entry[key][probe]) for _, entry, key in columns) + " |")
     lines.append("| **total** | " + " | ".join(str(sum(entry[key].values())) for _, entry, key in columns) + " |")
     lines += goal_rows(results, args.snrs)
     results["vad"] = args.vad
+    results["guard"] = {key: getattr(guard, key) for key in ("no_speech_threshold", "logprob_threshold",
+                                                             "compression_ratio_threshold", "max_repeats",
+                                                             "text_compression_ratio_threshold", "drop_unlikely")}
+    results["guard"]["temperatures"] = list(guard.temperatures)
     (output / "comparison.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (output / "comparison.json").write_text(json.dumps(results, indent=1))
     print("\n".join(lines))

@@ -16,7 +16,9 @@ from __future__ import annotations
 import html
 import logging
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -59,6 +61,8 @@ NO_STREAMING_HELP = (
     "**No streaming model.** Live transcription needs a unidirectional DeepSpeech2 trained with global feature "
     "statistics: `accelerate launch recipes/train.py recipes/configs/ds2_streaming.yaml` writes `outputs/ds2-streaming`."
 )
+# Subtitle files of a request stay this long on disk (Gradio serves its own copies).
+SUBTITLE_LIFETIME_SECONDS = 3600
 # Seconds of audio per streamed chunk: what the streaming benchmark measures latency at (benchmarks/streaming.py).
 LIVE_CHUNK_SECONDS = 0.32
 ERROR_STYLE = (
@@ -115,9 +119,14 @@ def _transcribe(service: TranscriptionService):
 
 def subtitle_files(transcript, directory: Path) -> list[str]:
     """`transcript` (a `TimedTranscript`) written as `transcript.srt` and `transcript.vtt` in a new folder under
-    `directory`, for the download box; none when it has no segments."""
+    `directory` (Gradio copies them to its cache when the request returns; folders older than an hour are removed
+    here), for the download box; none when it has no segments."""
     if transcript is None or not transcript.segments:
         return []
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.iterdir():
+        if old.is_dir() and time.time() - old.stat().st_mtime > SUBTITLE_LIFETIME_SECONDS:
+            shutil.rmtree(old, ignore_errors=True)
     folder = Path(tempfile.mkdtemp(dir=directory))
     paths = []
     for output_format in ("srt", "vtt"):
@@ -215,7 +224,8 @@ def build_demo(service: TranscriptionService, examples: list[tuple[str, str]] | 
         subtitles = gr.File(label="Subtitles (SRT, WebVTT)", file_count="multiple", elem_id="subtitles", interactive=False)
         details = gr.Markdown(label="Details", elem_id="details")
         outputs = [transcript, cer, words, details]
-        transcribe, in_page = _transcribe(service), _transcribe_in_page(service, Path(tempfile.gettempdir()))
+        subtitles_dir = Path(tempfile.gettempdir()) / "ko_asr_subtitles"
+        transcribe, in_page = _transcribe(service), _transcribe_in_page(service, subtitles_dir)
         for button, audio, api_name in ((upload_button, upload, "transcribe"), (record_button, recording, "transcribe_microphone")):
             inputs = [model, audio, reference, decoding, hotwords]
             # One concurrency group: KO_ASR_CONCURRENCY bounds all transcriptions, from the page and the API.

@@ -101,8 +101,12 @@ def whisper_dir(tmp_path_factory):
     """A tiny random-weight Whisper saved with the offline processor (no Hub access)."""
     from helpers import whisper_recipe
 
+    import torch
+
     recipe = whisper_recipe()
-    model, processor = recipe.build_model(recipe.WhisperArguments(model_name_or_path=recipe.TINY_RANDOM))
+    with torch.random.fork_rng():  # the same weights whichever test builds it first
+        torch.manual_seed(0)
+        model, processor = recipe.build_model(recipe.WhisperArguments(model_name_or_path=recipe.TINY_RANDOM))
     model.generation_config.max_length = 24  # random weights never stop on their own; keep the test fast
     directory = tmp_path_factory.mktemp("models") / "whisper-tiny"
     model.save_pretrained(directory)

@@ -15,6 +15,7 @@ from helpers import make_waveform, save_random_tiny_ds2
 from transformers import AutoProcessor
 
 from ko_asr import DeepSpeech2ProcessorWithLM
+from ko_asr.transcription import BatchTranscriber
 from ko_asr.cli import _load_pipeline, main
 from ko_asr.models.deepspeech2.language_model_deepspeech2 import HangulBeamSearch
 from ko_asr.segmented_transcription import transcribe_waveforms
@@ -252,9 +253,11 @@ class _StubPipeline:
         return [{"text": "말"} for _ in inputs]
 
 
-class _NoArguments:
-    def pipeline_kwargs(self, seconds, long_form, timestamps=False):
-        return {}
+class _NoArguments(BatchTranscriber):
+    """A family whose pipeline call takes no arguments of its own (the base class runs the pipeline)."""
+
+    def __init__(self):
+        super().__init__(processor=None)
 
 
 @pytest.mark.parametrize(("type_", "passed"), [("ctc_with_lm", True), ("ctc", False), ("seq2seq_whisper", False)])

@@ -150,8 +150,8 @@ def test_only_whisper_gets_language_prompts_in_the_pipeline():
         config = SimpleNamespace(is_encoder_decoder=True, model_type=model_type, decoder_start_token_id=2)
         transcriber = transcriber_for(SimpleNamespace(config=config), processor=None)
         short, long = (transcriber.pipeline_kwargs(s, LongFormOptions()) for s in (10.0, 45.0))
-        if prompts:
-            assert short == {"generate_kwargs": {"language": "korean", "task": "transcribe"}}
-            assert long["chunk_length_s"] == 30 and long["generate_kwargs"]["language"] == "korean"
+        if prompts:  # ko_asr.whisper_long_form.transcribe_whisper's arguments: sequential long-form, no chunking
+            assert short == long == {"language": "korean", "timestamps": False}
+            assert transcriber.generate_kwargs == {"language": "korean", "task": "transcribe"}  # evaluation too
         else:
             assert short == {} and long == {}  # a plain call, as before the transcriber existed

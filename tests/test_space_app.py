@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -170,8 +171,11 @@ def test_browser_upload_shows_transcript_and_cer(browser, app_url, examples):
     table = browser.find_element(By.CSS_SELECTOR, "#words").text
     assert all(word in table for word in text.split())
     # the timed transcript as subtitle files to download
-    WebDriverWait(browser, 30).until(lambda d: "transcript.vtt" in d.find_element(By.CSS_SELECTOR, "#subtitles").text)
-    assert "transcript.srt" in browser.find_element(By.CSS_SELECTOR, "#subtitles").text
+    links = WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#subtitles a[download]"))
+    assert [link.get_attribute("download") for link in links] == ["transcript.srt", "transcript.vtt"]
+    with urllib.request.urlopen(links[0].get_attribute("href"), timeout=30) as response:  # what the browser downloads
+        srt = response.read().decode("utf-8")
+    assert srt.startswith("1\n00:00:") and all(word in srt for word in text.split())
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOTS / "space_upload.png"))
 

@@ -11,7 +11,7 @@ from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
 from ko_asr.transcription import transcriber_for
 from ko_asr.whisper import offline_whisper_tokenizer
-from ko_asr.whisper_long_form import has_alignment_heads, segment_chunks, transcribe_whisper
+from ko_asr.whisper_long_form import OUTSIDE_AUDIO, has_alignment_heads, segment_chunks, transcribe_whisper
 
 SECONDS = 120.0
 
@@ -50,7 +50,7 @@ def test_two_minutes_decode_window_after_window_into_monotonic_times_inside_the_
     assert long["chunks"][-1]["timestamp"][1] > 90.0
     assert len(windows) >= 4 and all(shape[-1] == 3000 for shape in windows)
     assert long["text"].replace(" ", "") == "".join(c["text"] for c in long["chunks"]).replace(" ", "")
-    assert "dropped" not in long  # no guard, nothing removed
+    assert {d["reason"] for d in long["dropped"] + short["dropped"]} <= {OUTSIDE_AUDIO}  # no guard: nothing else
     # plain text asks for no chunks, and still decodes the whole recording
     (text_only,) = transcribe_whisper(model, processor.feature_extractor, processor.tokenizer, [two_minutes],
                                       timestamps=False)
@@ -83,9 +83,28 @@ def test_segments_become_chunks_with_their_text_and_times_clamped_to_the_audio()
         {"start": torch.tensor(30.0), "end": torch.tensor(31.5), "tokens": torch.tensor([stamp(0.0), *first, stamp(1.5)])},
         {"start": torch.tensor(31.5), "end": torch.tensor(36.0), "tokens": torch.tensor([stamp(1.5), *second, stamp(6.0)])},
     ]
-    chunks = segment_chunks(tokenizer, segments, duration=33.0)
+    segments.append({"start": torch.tensor(36.0), "end": torch.tensor(37.0), "tokens": torch.tensor([stamp(6.0), *first, stamp(7.0)])})
+    segments.append({"start": torch.tensor(31.0), "end": torch.tensor(31.0), "tokens": torch.tensor([stamp(1.0), *first, stamp(1.0)])})
+    chunks, outside = segment_chunks(tokenizer, segments, duration=33.0)
     assert [c["text"].strip() for c in chunks] == ["안녕하세요", "반갑습니다"]
     assert [c["timestamp"] for c in chunks] == [(30.0, 31.5), (31.5, 33.0)]
+    # text in the padding past the audio, and an instantaneous segment, are left out and said why
+    assert [(c["timestamp"], c["reason"]) for c in outside] == [((36.0, 37.0), OUTSIDE_AUDIO), ((31.0, 31.0), OUTSIDE_AUDIO)]
+
+
+def test_a_word_spans_from_the_previous_tokens_time_to_its_last_tokens_time():
+    """DTW gives each token one time (where it ends); words group tokens, as transformers' pipeline does."""
+    tokenizer = offline_whisper_tokenizer()
+    stamp = lambda seconds: tokenizer.convert_tokens_to_ids(f"<|{seconds:.2f}|>")  # noqa: E731
+    first, second = (tokenizer(word, add_special_tokens=False).input_ids for word in (" 안녕하세요", " 반갑습니다"))
+    tokens = [stamp(0.0), *first, *second, stamp(3.0)]
+    times = [10.0] + [10.0 + 0.5 * (i + 1) for i in range(len(first) + len(second))] + [13.0]
+    segment = {"start": torch.tensor(10.0), "end": torch.tensor(13.0), "tokens": torch.tensor(tokens),
+               "token_timestamps": torch.tensor(times)}
+    words, outside = segment_chunks(tokenizer, [segment], words=True, language="korean")
+    middle = 10.0 + 0.5 * len(first)
+    assert [w["text"].strip() for w in words] == ["안녕하세요", "반갑습니다"] and outside == []
+    assert words[0]["timestamp"] == (10.0, middle) and words[1]["timestamp"] == (middle, round(middle + 0.5 * len(second), 2))
 
 
 def test_the_offline_tokenizer_keeps_timestamps_as_ordinary_tokens_with_openai_ids():

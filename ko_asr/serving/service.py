@@ -23,6 +23,7 @@ from ..text.policy import TranscriptPolicy
 from ..transcript_formats import TimedTranscript, timed_transcript
 from ..transcription import LongFormOptions, transcriber_for
 from ..vad import VadOptions
+from ..whisper import WHISPER_WINDOW_SECONDS
 from .audio_input import InvalidInputError, from_array, read_audio_file, validate_waveform
 from .live import LiveSession
 from .registry import ModelCache, ModelSource, can_stream
@@ -90,7 +91,8 @@ class Transcription:
     given; `no_speech` says that voice activity detection found no speech, so the model was not run and `text` is
     empty. `decoding` says how the transcript was decoded (`"LM beam search (syllable 5-gram, beam 32)"`,
     `"greedy"`, ...); `notes` say where a request's decoding choice or hotwords could not be followed (a model
-    without a language model, hotwords with greedy decoding) and what Whisper's hallucination guard dropped."""
+    without a language model, hotwords with greedy decoding) and what was left out of a Whisper transcript (by its
+    hallucination guard, or timed outside the audio)."""
 
     text: str
     model: str
@@ -163,18 +165,22 @@ class TranscriptionService:
                                                  else "only a language model's beam search uses them"))
         # The family's own pipeline options; the processor parts the pipeline holds stand in for the processor.
         transcriber = transcriber_for(asr.model, asr.tokenizer, guard=self.config.guard)
+        seconds = waveform.size / SAMPLING_RATE
+        # CTC models always time words. Whisper predicts timestamp tokens only where it needs them, past its 30 s
+        # window (long-form moves by them) or for word times: the recipe fine-tunes with <|notimestamps|> labels, so
+        # timestamp decoding is out of its training distribution; a shorter clip is one timed segment.
+        timestamps = transcriber.word_timestamps or seconds > WHISPER_WINDOW_SECONDS
         started = time.perf_counter()  # after loading: the details line reports transcription time
         result = transcribe_waveform(
-            asr, waveform, transcriber=transcriber, long_form=self.config.long_form, timestamps=True,
+            asr, waveform, transcriber=transcriber, long_form=self.config.long_form, timestamps=timestamps,
             vad=self.config.vad_options, sampling_rate=SAMPLING_RATE,
             decoder_kwargs={"hotwords": hotwords} if hotwords else None,
         )
-        seconds = waveform.size / SAMPLING_RATE
         transcript = timed_transcript(source.label, result, seconds, transcriber.word_timestamps,
                                       transcriber.segment_timestamps)
         timed = transcript.words if transcript.words is not None else (transcript.segments if transcript.timestamps else [])
         if transcript.dropped:
-            notes.append("Whisper's hallucination guard dropped " + "; ".join(f"“{d.text}” ({d.reason})" for d in transcript.dropped))
+            notes.append("left out of the transcript: " + "; ".join(f"“{d.text}” ({d.reason})" for d in transcript.dropped))
         return Transcription(
             text=result["text"].strip(),
             model=model_label,
