@@ -2,7 +2,8 @@
 
 Whisper is a language model over audio: given no speech it still writes the most likely caption, and Korean
 training data taught it YouTube endings such as "시청해 주셔서 감사합니다". Three guards stand between the model and
-the transcript:
+the transcript (a confident invented caption passes the first and third; the VAD gate is the one that stops it on
+silence):
 
 1. **Decoding thresholds with temperature fallback** (the options of openai-whisper's `transcribe`, which
    `WhisperForConditionalGeneration.generate` implements): a window whose greedy text compresses too well (a loop)
@@ -20,10 +21,11 @@ the transcript:
    openai-whisper's `compression_ratio_threshold` (2.4, on UTF-8 text) after every temperature was tried is
    dropped, and so is a segment of three words or more that repeats the one before it (Whisper's long-form loop).
 
-Everything the guard removes from the text is listed in the result's `dropped`, each entry with its reason.
+Everything the guard removes from the text is listed in the result's `dropped`, each entry with its reason (windows
+the no-speech gate skips aside: `generate` does not return them).
 
-The check is written here because no maintained library applies it to `transformers` pipeline output; it is a few
-lines of list scanning over the words or segments the pipeline returns.
+The repetition check is written here because no maintained library applies one to `transformers` output; it is a
+few lines of list scanning over the words or segments.
 """
 
 from __future__ import annotations
