@@ -68,8 +68,8 @@ def transcribe_waveforms(
     Returns:
         `list[dict]`: per waveform, the pipeline's output shape: `text` and, when the family gives times,
         `chunks` of `{"text", "timestamp": (start_s, end_s)}` in the waveform's time (with VAD, `chunks` is always
-        present, empty when there was no speech); `dropped`: what a Whisper hallucination guard removed, as chunks
-        with a `reason` (`[]` without one); and `speech`: the `(start_s, end_s)` pieces that were transcribed (`[]`
+        present, empty when there was no speech); `dropped`: text left out of a Whisper transcript (by its
+        hallucination guard, or timed outside the audio), as chunks with a `reason` (`[]` for other families); and `speech`: the `(start_s, end_s)` pieces that were transcribed (`[]`
         when VAD found no speech; `None` with VAD off).
 
     Raises:

@@ -13,7 +13,13 @@ from __future__ import annotations
 import os
 import re
 
-from transformers import AddedToken, GenerationConfig, WhisperFeatureExtractor, WhisperProcessor, WhisperTokenizer
+from transformers import (
+    AddedToken,
+    GenerationConfig,
+    WhisperFeatureExtractor,
+    WhisperProcessor,
+    WhisperTokenizer,
+)
 from transformers.convert_slow_tokenizer import TikTokenConverter
 
 #: Whisper's timestamp tokens, `<|0.00|>` to `<|30.00|>` in 20 ms steps.

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 from .hallucination_guard import UNLIKELY, HallucinationGuard
+from .whisper import WHISPER_WINDOW_SECONDS
 
 #: Why a chunk is dropped even without a guard (see [`segment_chunks`]).
 OUTSIDE_AUDIO = "timed outside the audio"
-from .whisper import WHISPER_WINDOW_SECONDS
 
 
 def has_alignment_heads(model) -> bool:

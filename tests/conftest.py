@@ -99,9 +99,8 @@ def bad_inputs(tmp_path, rng):
 @pytest.fixture(scope="session")
 def whisper_dir(tmp_path_factory):
     """A tiny random-weight Whisper saved with the offline processor (no Hub access)."""
-    from helpers import whisper_recipe
-
     import torch
+    from helpers import whisper_recipe
 
     recipe = whisper_recipe()
     with torch.random.fork_rng():  # the same weights whichever test builds it first

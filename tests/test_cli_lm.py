@@ -15,10 +15,10 @@ from helpers import make_waveform, save_random_tiny_ds2
 from transformers import AutoProcessor
 
 from ko_asr import DeepSpeech2ProcessorWithLM
-from ko_asr.transcription import BatchTranscriber
 from ko_asr.cli import _load_pipeline, main
 from ko_asr.models.deepspeech2.language_model_deepspeech2 import HangulBeamSearch
 from ko_asr.segmented_transcription import transcribe_waveforms
+from ko_asr.transcription import BatchTranscriber
 from ko_asr_cli import build_parser
 
 TRANSCRIPTS = [

@@ -36,12 +36,12 @@ REPETITION_ONLY = HallucinationGuard(no_speech_threshold=None, logprob_threshold
 
 
 def test_a_word_ngram_repeated_more_than_max_repeats_times_is_a_loop():
-    words = "오늘 시청해 주셔서 감사합니다 시청해 주셔서 감사합니다 시청해 주셔서 감사합니다 시청해 주셔서 감사합니다 끝".split()
+    words = ["오늘", "시청해", "주셔서", "감사합니다", "시청해", "주셔서", "감사합니다", "시청해", "주셔서", "감사합니다", "시청해", "주셔서", "감사합니다", "끝"]
     assert repeated_spans(words, max_repeats=3) == [(1, 13)]  # the whole run, first occurrence included
     assert repeated_spans(words, max_repeats=4) == []
-    assert repeated_spans("네 네 네 알겠습니다".split(), max_repeats=3) == []  # three times is speech
-    assert repeated_spans("네 네 네 네 네".split(), max_repeats=3) == [(0, 5)]
-    assert repeated_spans("a b a b a b a b c c c c".split(), max_repeats=3) == [(0, 8), (8, 12)]
+    assert repeated_spans(["네", "네", "네", "알겠습니다"], max_repeats=3) == []  # three times is speech
+    assert repeated_spans(["네", "네", "네", "네", "네"], max_repeats=3) == [(0, 5)]
+    assert repeated_spans(["a", "b", "a", "b", "a", "b", "a", "b", "c", "c", "c", "c"], max_repeats=3) == [(0, 8), (8, 12)]
 
 
 def test_compression_ratio_is_openai_whispers_and_flags_long_loops_only():

@@ -15,7 +15,6 @@ from transformers import WhisperForConditionalGeneration, pipeline
 from ko_asr.data import generate_synthetic_corpus
 from ko_asr.lora import ADAPTER_DIR, LoraOptions, apply_lora, save_model
 
-
 recipe = whisper_recipe()
 TINY_RANDOM, WhisperArguments, build_model = recipe.TINY_RANDOM, recipe.WhisperArguments, recipe.build_model
 

@@ -30,7 +30,7 @@ def assert_inside(chunks: list[dict], duration: float) -> None:
     """Every chunk timed, times never going back, all within `[0, duration]`."""
     times = [t for chunk in chunks for t in chunk["timestamp"]]
     assert times and None not in times, chunks
-    assert times == sorted(times) and 0.0 <= times[0] and times[-1] <= duration, chunks
+    assert times == sorted(times) and times[0] >= 0.0 and times[-1] <= duration, chunks
 
 
 def test_two_minutes_decode_window_after_window_into_monotonic_times_inside_the_audio(whisper, two_minutes):

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..data.audio import SAMPLING_RATE
+from ..hallucination_guard import HallucinationGuard
 from ..metrics import cer
 from ..models.deepspeech2 import DeepSpeech2Processor
 from ..segmented_transcription import transcribe_waveform
 from ..streaming import StreamingRecognizer
 from ..text import MalformedTranscriptError
-from ..hallucination_guard import HallucinationGuard
 from ..text.policy import TranscriptPolicy
 from ..transcript_formats import TimedTranscript, timed_transcript
 from ..transcription import LongFormOptions, transcriber_for
