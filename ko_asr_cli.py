@@ -85,7 +85,8 @@ Transcribe audio files with a saved model (a directory, or a Hub id already in t
 Output (--format), on stdout or with --output-dir one file per input named after it (speech.wav -> speech.srt):
   text  the transcript; on stdout `PATH<tab>TRANSCRIPT`, one line per file
   json  path, text, duration, timestamps ("word", "segment" or null), words and segments with start/end seconds,
-        and what Whisper's guard dropped; on stdout one object per line (JSON Lines)
+        and `dropped`: text left out (by Whisper's guard, or timed outside the audio); on stdout one object per line
+        (JSON Lines)
   srt   SubRip subtitles, one cue per segment (stdout takes one input; use --output-dir for several)
   vtt   WebVTT subtitles, likewise
 
@@ -102,8 +103,8 @@ whole recording (30 s windows moved by the predicted timestamps).
 
 Whisper's hallucination guard is on: a window is decoded again at higher temperatures when its text loops
 (compression ratio) or is unlikely (log-probability), and skipped when Whisper's no-speech probability is high and
-its text unlikely; runs of a word or segment n-gram repeated more than 4 times, looping segments and a segment
-repeating the previous one are cut. Each cut, and text Whisper timed outside the audio, is a note on stderr and is
+its text unlikely; runs of a word or segment n-gram repeated more than 4 times, text that still compresses like a
+loop, and a segment of 3+ words repeating the previous one are cut. Each cut, and text Whisper timed outside the audio, is a note on stderr and is
 listed under `dropped` in json. --no-guard decodes greedily without any of it.
 
 Language model: a CTC model whose directory holds a language_model/ folder (written by `ko-asr lm build TEXT

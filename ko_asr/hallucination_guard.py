@@ -17,9 +17,10 @@ silence):
 2. **VAD gating**: only what Silero VAD calls speech reaches the model (`ko_asr.segmented_transcription`, on by
    default in the CLI and the Space). Silence and most noise never do; noise holding voices (café babble) can.
 3. **A repetition check** on the decoded text ([`HallucinationGuard.filter_chunks`]): a run of the same word (or
-   segment) n-gram repeated more than `max_repeats` times is cut out, a segment whose text compresses better than
-   openai-whisper's `compression_ratio_threshold` (2.4, on UTF-8 text) after every temperature was tried is
-   dropped, and so is a segment of three words or more that repeats the one before it (Whisper's long-form loop).
+   segment) n-gram repeated more than `max_repeats` times is cut out, text that still compresses better than
+   openai-whisper's `compression_ratio_threshold` (2.4, on UTF-8 text; a loop without spaces) is dropped, and so is
+   a segment of three words or more that repeats the one before it (Whisper's long-form loop). With word times the
+   segment checks run first, on the segments' text, then the word n-gram check on the words.
 
 Everything the guard removes from the text is listed in the result's `dropped`, each entry with its reason (windows
 the no-speech gate skips aside: `generate` does not return them).
@@ -209,9 +210,9 @@ class HallucinationGuard:
         Args:
             chunks (`Sequence[dict]`): in time order.
             words (`bool`): whether each chunk is a word (then runs of repeated word n-grams across chunks are cut
-                out) or a segment (then runs inside a segment are cut from its text; a segment goes whole when its
-                text compresses like a loop, when it is part of a run of repeated segments, or when it has three
-                words or more and repeats the segment kept before it).
+                out) or a segment (then a segment goes whole when it is part of a run of repeated segments, or has
+                three words or more and repeats the segment before it; otherwise runs of words are cut from its
+                text, and what is left goes when it compresses like a loop).
 
         Returns:
             `(kept, dropped)`: the chunks kept (a segment's text may be shortened), and the removed text as chunks
@@ -226,17 +227,18 @@ class HallucinationGuard:
         runs = {i for start, end in repeated_spans(texts, self.max_repeats) for i in range(start, end)}
         kept, dropped, previous = [], [], None
         for index, (chunk, text) in enumerate(zip(chunks, texts)):
-            if text and self.is_loop(text):
-                dropped.append({**chunk, "text": text, "reason": LOOPING_TEXT})
-            elif index in runs or (len(text.split()) >= 3 and text == previous):
+            if index in runs or (len(text.split()) >= 3 and text == previous):
                 dropped.append({**chunk, "text": text, "reason": REPEATED_SEGMENT})
-            else:
-                rest, loops = self.cut_loops(text)
-                dropped.extend({**chunk, "text": loop, "reason": REPEATED_NGRAM} for loop in loops)
-                if rest or not text:
-                    # a segment's text starts with a space in Whisper's decoding; a shortened one keeps that form
-                    kept.append(chunk if not loops else {**chunk, "text": " " + rest})
-                previous = text or previous
+                continue
+            previous = text or previous
+            # runs of words first, so that speech before a loop stays; then what is left, if it still loops
+            rest, loops = self.cut_loops(text)
+            dropped.extend({**chunk, "text": loop, "reason": REPEATED_NGRAM} for loop in loops)
+            if rest and self.is_loop(rest):
+                dropped.append({**chunk, "text": rest, "reason": LOOPING_TEXT})
+            elif rest or not text:
+                # a segment's text starts with a space in Whisper's decoding; a shortened one keeps that form
+                kept.append(chunk if not loops else {**chunk, "text": " " + rest})
         return kept, dropped
 
     def filter_output(self, output: dict[str, Any], words: bool) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .hallucination_guard import UNLIKELY, HallucinationGuard
+from .hallucination_guard import REPEATED_NGRAM, UNLIKELY, HallucinationGuard
 from .whisper import WHISPER_WINDOW_SECONDS
 
 #: Why a chunk is dropped even without a guard (see [`segment_chunks`]).
@@ -113,11 +113,16 @@ def segments_result(
     """One input's output from its `generate` segments: `text`, `chunks` when `timestamps`, and `dropped`: chunks
     outside the audio and, with a guard, the windows unlikely at every temperature and what its repetition check
     removed, each with a `reason`. The text is rebuilt from the chunks kept when anything was dropped."""
-    unlikely = []
+    dropped: list[dict[str, Any]] = []
     if guard is not None:
         segments, unlikely = guard.split_unlikely(segments, eos_token_id)
-    chunks, dropped = segment_chunks(tokenizer, segments, words, language, duration)
-    dropped += [{**c, "reason": UNLIKELY} for c in segment_chunks(tokenizer, unlikely, False, language, duration)[0]]
+        inside, outside = segment_chunks(tokenizer, unlikely, False, language, duration)
+        dropped += [{**c, "reason": UNLIKELY} for c in inside] + outside
+        if words:  # the segment checks (loops without spaces, repeated segments) on the segments' own text first
+            segments, removed = _whole_segment_checks(tokenizer, segments, guard)
+            dropped += removed
+    chunks, outside = segment_chunks(tokenizer, segments, words, language, duration)
+    dropped += outside
     result: dict[str, Any] = {"text": segments_text(tokenizer, segments), "chunks": chunks}
     if dropped:
         result["text"] = ("".join(c["text"] for c in chunks) if not words
@@ -129,6 +134,17 @@ def segments_result(
     if not timestamps:
         result.pop("chunks")
     return result
+
+
+def _whole_segment_checks(tokenizer, segments: Sequence[dict], guard: HallucinationGuard) -> tuple[list[dict], list[dict]]:
+    """The segments the guard's segment-level checks keep whole, and what they drop (runs cut inside a segment are
+    left to the word-level check, which reports them word by word)."""
+    texts = [{"text": tokenizer.decode(s["tokens"].tolist(), skip_special_tokens=True), "index": i,
+              "timestamp": (round(float(s["start"]), 2), round(float(s["end"]), 2))} for i, s in enumerate(segments)]
+    _, dropped = guard.filter_chunks(texts, words=False)
+    gone = {d["index"] for d in dropped if d["reason"] != REPEATED_NGRAM}
+    whole = [{k: v for k, v in d.items() if k != "index"} for d in dropped if d["index"] in gone]
+    return [s for i, s in enumerate(segments) if i not in gone], whole
 
 
 def whisper_features(

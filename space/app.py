@@ -92,7 +92,8 @@ def _run(service: TranscriptionService, model_label, audio, reference, decoding,
         f"on {service.cache.device}"
         + ("" if result.has_word_timestamps else
            " (segment times: word timings come from CTC models such as DeepSpeech2, and from Whisper checkpoints "
-           "with alignment heads)" if words else " (this model gives no timestamps)")
+           "with alignment heads)" if words else
+           " (no timestamps: Whisper without alignment heads times segments on recordings over 30 s only)")
     )
     if result.no_speech:  # said in words: an empty transcript box reads like a failure
         details = (f"**{NO_SPEECH}**: voice activity detection found none in {result.audio_seconds:.1f} s of "

@@ -22,7 +22,8 @@ from ko_asr.hallucination_guard import (
     text_compression_ratio,
 )
 from ko_asr.transcription import transcriber_for
-from ko_asr.whisper_long_form import transcribe_whisper
+from ko_asr.vad import speech_segments
+from ko_asr.whisper_long_form import OUTSIDE_AUDIO, transcribe_whisper
 
 SILENCE = np.zeros(5 * 16000, dtype=np.float32)
 #: a quiet room (-60 dBFS pink noise): the silence of a real recording (the CLI refuses all-zero files as empty)
@@ -57,15 +58,19 @@ def test_segments_lose_their_loops_and_long_repeats_of_the_previous_segment():
               {"text": " 오늘은 날씨가 좋다", "timestamp": (1.0, 2.0)},  # Whisper's long-form loop: dropped
               {"text": " 네.", "timestamp": (2.0, 2.5)},
               {"text": " 네.", "timestamp": (2.5, 3.0)},  # a short answer said twice: kept
-              {"text": " 감사합니다" * 12, "timestamp": (3.0, 9.0)},  # all loop: dropped whole
-              {"text": " 정말" * 6 + " 좋아요", "timestamp": (9.0, 10.0)}]  # the run is cut, the rest kept
+              {"text": " 감사합니다" * 12, "timestamp": (3.0, 9.0)},  # all loop: nothing left
+              {"text": " 회의를 마쳤습니다" + " 감사합니다." * 12, "timestamp": (9.0, 9.5)},  # speech, then a loop
+              {"text": " 정말" * 6 + " 좋아요", "timestamp": (9.5, 10.0)},  # the run is cut, the rest kept
+              {"text": " " + "네" * 40, "timestamp": (10.0, 11.0)}]  # a loop without spaces
     output = HallucinationGuard().filter_output({"text": "".join(c["text"] for c in chunks), "chunks": chunks}, words=False)
-    assert output["text"] == "오늘은 날씨가 좋다 네. 네. 좋아요"
+    assert output["text"] == "오늘은 날씨가 좋다 네. 네. 회의를 마쳤습니다 좋아요"
     assert [(c["text"], c["timestamp"]) for c in output["chunks"]] == [
-        (" 오늘은 날씨가 좋다", (0.0, 1.0)), (" 네.", (2.0, 2.5)), (" 네.", (2.5, 3.0)), (" 좋아요", (9.0, 10.0))]
+        (" 오늘은 날씨가 좋다", (0.0, 1.0)), (" 네.", (2.0, 2.5)), (" 네.", (2.5, 3.0)), (" 회의를 마쳤습니다", (9.0, 9.5)),
+        (" 좋아요", (9.5, 10.0))]
     assert [(d["text"], d["timestamp"], d["reason"]) for d in output["dropped"]] == [
-        ("오늘은 날씨가 좋다", (1.0, 2.0), REPEATED_SEGMENT), ("감사합니다 " * 11 + "감사합니다", (3.0, 9.0), LOOPING_TEXT),
-        ("정말 정말 정말 정말 정말 정말", (9.0, 10.0), REPEATED_NGRAM)]
+        ("오늘은 날씨가 좋다", (1.0, 2.0), REPEATED_SEGMENT), (" ".join(["감사합니다"] * 12), (3.0, 9.0), REPEATED_NGRAM),
+        (" ".join(["감사합니다."] * 12), (9.0, 9.5), REPEATED_NGRAM), ("정말 정말 정말 정말 정말 정말", (9.5, 10.0), REPEATED_NGRAM),
+        ("네" * 40, (10.0, 11.0), LOOPING_TEXT)]
     # a run of the same short segment is a loop, however short
     runs = [{"text": " 네", "timestamp": (float(i), i + 0.5)} for i in range(6)]
     assert HallucinationGuard().filter_output({"text": " 네" * 6, "chunks": runs}, words=False)["chunks"] == []
@@ -199,12 +204,14 @@ def test_the_guard_turns_a_random_models_output_on_silence_into_an_empty_string(
     assert main(["transcribe", str(whisper_dir), str(path), "--format", "json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["text"] == "" and record["segments"] == [] and record["dropped"] == []
+    assert speech_segments(QUIET_ROOM, 16000) == []  # as shipped, the VAD gate is what stops it: the model never ran
     model = WhisperForConditionalGeneration.from_pretrained(whisper_dir).eval()
     processor = WhisperProcessor.from_pretrained(whisper_dir)
     (strict,) = transcribe_whisper(model, processor.feature_extractor, processor.tokenizer, [QUIET_ROOM],
                                    guard=HallucinationGuard(drop_unlikely=True))
     assert strict["text"] == "" and strict["chunks"] == []
-    assert strict["dropped"] and {d["reason"] for d in strict["dropped"]} == {UNLIKELY}
+    # (what the model timed past the 5 s of audio is reported as such)
+    assert UNLIKELY in {d["reason"] for d in strict["dropped"]} <= {UNLIKELY, OUTSIDE_AUDIO}
 
 
 def test_with_a_guard_each_recording_is_decoded_alone(whisper_dir, monkeypatch):
@@ -272,3 +279,19 @@ def test_the_cli_reports_what_the_guard_dropped(looping_whisper, tmp_path, capsy
     (dropped,) = record["dropped"]
     assert dropped["text"].startswith("네네네") and dropped["reason"] == LOOPING_TEXT and dropped["start"] == 0.0
     assert f"{path}: left out '네네네" in captured.err and f"({LOOPING_TEXT})" in captured.err
+
+
+def test_with_word_times_the_segment_checks_still_run(looping_whisper, tmp_path):
+    """A Hub checkpoint names alignment heads, so the guard sees words: a loop without spaces is one "word" and no
+    n-gram, and only the segment checks, run first on the segments' text, catch it."""
+    model, processor = looping_whisper
+    model.generation_config.alignment_heads = [[1, 0], [1, 1]]
+    try:
+        (plain,) = transcribe_whisper(model, processor.feature_extractor, processor.tokenizer, [QUIET_ROOM])
+        (guarded,) = transcribe_whisper(model, processor.feature_extractor, processor.tokenizer, [QUIET_ROOM],
+                                        guard=REPETITION_ONLY)
+    finally:
+        del model.generation_config.alignment_heads
+    assert plain["text"].startswith("네네네") and plain["chunks"][0]["text"].strip().startswith("네네네")
+    assert guarded["text"] == "" and guarded["chunks"] == []
+    assert [d["reason"] for d in guarded["dropped"]] == [LOOPING_TEXT] and guarded["dropped"][0]["text"].startswith("네네네")

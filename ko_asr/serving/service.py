@@ -166,9 +166,9 @@ class TranscriptionService:
         # The family's own pipeline options; the processor parts the pipeline holds stand in for the processor.
         transcriber = transcriber_for(asr.model, asr.tokenizer, guard=self.config.guard)
         seconds = waveform.size / SAMPLING_RATE
-        # CTC models always time words. Whisper predicts timestamp tokens only where it needs them, past its 30 s
-        # window (long-form moves by them) or for word times: the recipe fine-tunes with <|notimestamps|> labels, so
-        # timestamp decoding is out of its training distribution; a shorter clip is one timed segment.
+        # CTC models always time words. Whisper predicts timestamp tokens for word times (alignment heads) or on a
+        # recording over 30 s, in every piece VAD cuts from it: subtitles of a long recording need segment times. A
+        # shorter clip is decoded without them, as the recipe fine-tunes (<|notimestamps|> labels), and is one segment.
         timestamps = transcriber.word_timestamps or seconds > WHISPER_WINDOW_SECONDS
         started = time.perf_counter()  # after loading: the details line reports transcription time
         result = transcribe_waveform(
