@@ -2,8 +2,8 @@
 
 Past 30 s, `WhisperForConditionalGeneration.generate` runs Whisper's *sequential* long-form algorithm (Radford et
 al., 2022, section 4.5; openai-whisper's `transcribe`): it decodes a 30 s window, moves the window to the last
-timestamp the model predicted, and decodes again, with temperature fallback and the no-speech gate per window
-(`ko_asr.hallucination_guard`). Each window's text comes back as *segments* with absolute start and end times.
+timestamp the model predicted, and decodes again; with a guard (`ko_asr.hallucination_guard`), with temperature
+fallback and the no-speech gate per window. Each window's text comes back as *segments* with absolute start and end times.
 
 This module calls `generate` itself rather than through the `automatic-speech-recognition` pipeline: the pipeline
 re-derives the times from the concatenated timestamp tokens, which pairs them wrongly when a window ends on two
@@ -40,6 +40,7 @@ def _timestamp_begin(tokenizer) -> int:
 def _words(tokenizer, tokens: list[int], token_times: list[float], start: float, end: float, language: str | None):
     """Word chunks of one segment: each text token spans from the previous token's time to its own (the pipeline's
     convention for DTW token times); tokens are grouped into words by transformers' own Whisper word splitting."""
+    # private, but it is the pipeline's own word grouping (spaces, CJK, punctuation), which no public API exposes
     from transformers.models.whisper.tokenization_whisper import _combine_tokens_into_words
 
     spans, previous = [], start
