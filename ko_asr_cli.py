@@ -104,8 +104,10 @@ whole recording (30 s windows moved by the predicted timestamps).
 Whisper's hallucination guard is on: a window is decoded again at higher temperatures when its text loops
 (compression ratio) or is unlikely (log-probability), and skipped when Whisper's no-speech probability is high and
 its text unlikely; runs of a word or segment n-gram repeated more than 4 times, text that still compresses like a
-loop, and a segment of 3+ words repeating the previous one are cut. Each cut, and text Whisper timed outside the audio, is a note on stderr and is
-listed under `dropped` in json. --no-guard decodes greedily without any of it.
+loop, and a segment of 3+ words repeating the previous one are cut. Each cut, and text Whisper timed outside the
+audio, is a note on stderr and is listed under `dropped` in json (windows the no-speech gate skips are not: Whisper
+returns nothing for them). --no-guard decodes greedily without any of it. Whisper predicts timestamp tokens only
+for json/srt/vtt or past 30 s, so --format text can read a little differently from the json text.
 
 Language model: a CTC model whose directory holds a language_model/ folder (written by `ko-asr lm build TEXT
 MODEL_DIR`) is decoded with that n-gram LM's beam search; --no-lm decodes greedily instead. --beam-width and

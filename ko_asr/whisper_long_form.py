@@ -15,6 +15,7 @@ theirs; a randomly initialized or from-scratch model has none, and then segments
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,19 @@ from .whisper import WHISPER_WINDOW_SECONDS
 
 #: Why a chunk is dropped even without a guard (see [`segment_chunks`]).
 OUTSIDE_AUDIO = "timed outside the audio"
+
+
+class _OwnCallWarning(logging.Filter):
+    """transformers' Whisper `generate_with_fallback` passes a generation config together with `suppress_tokens`
+    (its own workaround, "PR #48108" in its source), and the generic `generate` then warns on every process that
+    this is deprecated. The call is transformers', not the caller's, so that one message is dropped; `--quiet` and
+    users cannot act on it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Passing `generation_config` together with generation-related" not in record.getMessage()
+
+
+logging.getLogger("transformers.generation.utils").addFilter(_OwnCallWarning())
 
 
 def has_alignment_heads(model) -> bool:
