@@ -53,6 +53,14 @@ def text_compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
+def chunks_text(chunks: Sequence[dict[str, Any]], words: bool) -> str:
+    """The transcript of `chunks`: words joined with spaces; segments as decoded (Whisper's carry their own leading
+    space), stripped."""
+    if words:
+        return " ".join(str(c["text"]).strip() for c in chunks)
+    return "".join(str(c["text"]) for c in chunks).strip()
+
+
 def repeated_spans(units: Sequence[str], max_repeats: int, max_ngram: int = 4) -> list[tuple[int, int]]:
     """Index ranges `[start, end)` of `units` where one n-gram (`n <= max_ngram`) follows itself more than
     `max_repeats` times in a row: the whole run, first occurrence included (a loop is not speech).
@@ -248,15 +256,13 @@ class HallucinationGuard:
             text, dropped = self.filter_text(output["text"])
             return {**output, "text": text, "dropped": dropped}
         kept, dropped = self.filter_chunks(output["chunks"], words)
-        if dropped:  # words joined with spaces; segments carry their own leading space, as in the pipeline's text
-            text = " ".join(str(c["text"]).strip() for c in kept) if words else "".join(str(c["text"]) for c in kept).strip()
-        else:
-            text = output["text"]
+        text = chunks_text(kept, words) if dropped else output["text"]
         return {**output, "text": text, "chunks": kept, "dropped": dropped}
 
 
 __all__ = [
     "HallucinationGuard",
+    "chunks_text",
     "LOOPING_TEXT",
     "REPEATED_NGRAM",
     "REPEATED_SEGMENT",

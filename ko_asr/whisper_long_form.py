@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .hallucination_guard import REPEATED_NGRAM, UNLIKELY, HallucinationGuard
+from .hallucination_guard import REPEATED_NGRAM, UNLIKELY, HallucinationGuard, chunks_text
 from .whisper import WHISPER_WINDOW_SECONDS
 
 #: Why a chunk is dropped even without a guard (see [`segment_chunks`]).
@@ -140,8 +140,7 @@ def segments_result(
     dropped += outside
     result: dict[str, Any] = {"text": segments_text(tokenizer, segments), "chunks": chunks}
     if dropped:
-        result["text"] = ("".join(c["text"] for c in chunks) if not words
-                          else " ".join(c["text"].strip() for c in chunks)).strip()
+        result["text"] = chunks_text(chunks, words)
     if guard is not None:
         result = guard.filter_output(result, words)
         dropped += result["dropped"]

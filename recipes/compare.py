@@ -20,7 +20,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -276,10 +276,7 @@ def main(argv: list[str] | None = None) -> dict:
     lines.append("| **total** | " + " | ".join(str(sum(entry[key].values())) for _, entry, key in columns) + " |")
     lines += goal_rows(results, args.snrs)
     results["vad"] = args.vad
-    results["guard"] = {key: getattr(guard, key) for key in ("no_speech_threshold", "logprob_threshold",
-                                                             "compression_ratio_threshold", "max_repeats",
-                                                             "text_compression_ratio_threshold", "drop_unlikely")}
-    results["guard"]["temperatures"] = list(guard.temperatures)
+    results["guard"] = asdict(guard)
     (output / "comparison.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (output / "comparison.json").write_text(json.dumps(results, indent=1))
     print("\n".join(lines))

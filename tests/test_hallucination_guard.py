@@ -107,24 +107,30 @@ def test_settings_that_cannot_work_are_refused():
 # ---------------------------------------------------------------- on models
 
 
+def rigged(whisper_dir, logits: dict[str, float]):
+    """The random Whisper with its final decoder layer norm made constant, so every position gives each token in
+    `logits` that logit (the others stay near 0): a model whose output is known."""
+    model = WhisperForConditionalGeneration.from_pretrained(whisper_dir).eval()
+    processor = WhisperProcessor.from_pretrained(whisper_dir)
+    direction = torch.zeros(model.config.d_model)
+    direction[0] = 1.0
+    with torch.no_grad():  # the layer norm outputs `direction` everywhere; the output rows pick the tokens
+        model.model.decoder.layer_norm.weight.zero_()
+        model.model.decoder.layer_norm.bias.copy_(direction)
+        for token, logit in logits.items():
+            (token_id,) = processor.tokenizer(token, add_special_tokens=False).input_ids
+            model.proj_out.weight[token_id] = logit * direction
+    return model, processor
+
+
 @pytest.fixture(scope="module")
 def looping_whisper(whisper_dir):
     """A random Whisper rigged so that every decoder position gives `<|nospeech|>` nearly all the probability and,
     of the tokens decoding may emit (`<|nospeech|>` is suppressed), "네" the most: certain that there is no speech,
     and it loops "네네네..." (unlikely still: about 5 % each) when made to write."""
-    model = WhisperForConditionalGeneration.from_pretrained(whisper_dir).eval()
-    processor = WhisperProcessor.from_pretrained(whisper_dir)
-    no_speech = processor.tokenizer.convert_tokens_to_ids("<|nospeech|>")
-    (ne,) = processor.tokenizer("네", add_special_tokens=False).input_ids
-    direction = torch.zeros(model.config.d_model)
-    direction[0] = 1.0
-    with torch.no_grad():  # the final layer norm outputs `direction` everywhere; the output rows pick the tokens
-        model.model.decoder.layer_norm.weight.zero_()
-        model.model.decoder.layer_norm.bias.copy_(direction)
-        model.proj_out.weight[no_speech] = 30 * direction
-        # 8: above the log-sum of the 1,501 timestamp tokens (7.3), so text is never forced into timestamps
-        model.proj_out.weight[ne] = 8 * direction
-    assert no_speech in model.generation_config.suppress_tokens
+    # 8: above the log-sum of the 1,501 timestamp tokens (7.3), so text is never forced into timestamps
+    model, processor = rigged(whisper_dir, {"<|nospeech|>": 30.0, "네": 8.0})
+    assert processor.tokenizer.convert_tokens_to_ids("<|nospeech|>") in model.generation_config.suppress_tokens
     return model, processor
 
 
@@ -236,15 +242,7 @@ def test_with_a_guard_each_recording_is_decoded_alone(whisper_dir, monkeypatch):
 def test_a_confident_loop_is_kept_by_the_logprob_check_and_dropped_by_the_repetition_check(whisper_dir):
     """A window that passes the log-probability threshold is never dropped as unlikely: here the model is sure of
     "네" at every step (log-probability ~0), so only the text check can catch its loop."""
-    model = WhisperForConditionalGeneration.from_pretrained(whisper_dir).eval()
-    processor = WhisperProcessor.from_pretrained(whisper_dir)
-    (ne,) = processor.tokenizer("네", add_special_tokens=False).input_ids
-    direction = torch.zeros(model.config.d_model)
-    direction[0] = 1.0
-    with torch.no_grad():
-        model.model.decoder.layer_norm.weight.zero_()
-        model.model.decoder.layer_norm.bias.copy_(direction)
-        model.proj_out.weight[ne] = 30 * direction
+    model, processor = rigged(whisper_dir, {"네": 30.0})
     (result,) = transcribe_whisper(model, processor.feature_extractor, processor.tokenizer, [SILENCE],
                                    timestamps=False, guard=HallucinationGuard(drop_unlikely=True))
     assert result["text"] == "" and [d["reason"] for d in result["dropped"]] == [LOOPING_TEXT]
